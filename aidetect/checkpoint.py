@@ -1,0 +1,123 @@
+"""Checkpoint format: one file with a format version, the model config, the weights and metadata.
+
+Files are read with `torch.load(weights_only=True)`, so a checkpoint can never run code, and every
+failure is a `CheckpointError` naming the file. `resolve_weights` finds the checkpoint to use:
+an explicit path, then $AIDETECT_WEIGHTS, then the default shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_open
+from .model import FusedDetector, ModelConfig
+
+FORMAT = "aidetect-checkpoint"
+FORMAT_VERSION = 1
+DEFAULT_NAME = "aidetect-default.pt"
+ENV_VAR = "AIDETECT_WEIGHTS"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file and says why."""
+
+
+@dataclass
+class CheckpointInfo:
+    """What a checkpoint says about itself (the "model card" part)."""
+
+    path: Path
+    config: ModelConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata.get("threshold", 0.5))
+
+    @property
+    def logit_bias(self) -> float:
+        return float(self.metadata.get("logit_bias", 0.0))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", self.path.stem))
+
+
+def default_weights_path() -> Path:
+    """The checkpoint shipped in weights/ (installed as the package `aidetect.weights`)."""
+    return Path(str(resources.files("aidetect.weights").joinpath(DEFAULT_NAME)))
+
+
+def resolve_weights(explicit: str | os.PathLike | None = None) -> Path:
+    """--weights, then $AIDETECT_WEIGHTS, then the shipped default."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    return default_weights_path()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, model: FusedDetector, metadata: dict[str, Any] | None = None) -> Path:
+    """Write `model` atomically, with its config and `metadata` (threshold, training data, metrics...)."""
+    meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **(metadata or {})}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "metadata": meta,
+    }
+    with atomic_open(path, "wb") as handle:
+        torch.save(payload, handle)
+    return Path(path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[CheckpointInfo, dict[str, torch.Tensor]]:
+    """Read and validate a checkpoint file without building the model."""
+    path = Path(path)
+    if not path.is_file():
+        hint = "" if path != default_weights_path() else " (the default checkpoint is missing: reinstall aidetect or pass --weights)"
+        raise CheckpointError(f"{path}: no such checkpoint file{hint}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle, random bytes...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable aidetect checkpoint ({reason[:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an aidetect checkpoint (a published PSM checkpoint? "
+                              f"convert it with `aidetect convert`)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {payload.get('format_version')} "
+                              f"is not supported (this aidetect reads version {FORMAT_VERSION})")
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: invalid model config ({exc})") from None
+    return CheckpointInfo(path, config, dict(payload.get("metadata") or {})), payload.get("state_dict") or {}
+
+
+def load_checkpoint(path: str | os.PathLike | None = None) -> tuple[FusedDetector, CheckpointInfo]:
+    """Build the model a checkpoint describes and load its weights (eval mode, on the CPU)."""
+    info, state = read_checkpoint(resolve_weights(path))
+    model = FusedDetector(info.config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        detail = ", ".join([f"missing {k}" for k in missing[:3]] + [f"unexpected {k}" for k in unexpected[:3]])
+        raise CheckpointError(f"{info.path}: weights do not match a {info.config.backbone} model ({detail})")
+    return model.eval(), info

@@ -1,0 +1,169 @@
+"""The `aidetect` command line: parses arguments, calls the library, prints. No model logic here."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .atomic import atomic_open
+from .checkpoint import CheckpointError, file_sha256, read_checkpoint, resolve_weights
+from .engine import Detector, Prediction
+from .formats import csv_text, json_document, prediction_json, results_table
+from .images import DEFAULT_MAX_PIXELS
+from .inputs import iter_inputs
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Tell AI-generated images from real photographs (fused global + local patches).")
+out = Console(width=None if sys.stdout.isatty() else 160)  # full rows when piped to a file
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+PROGRESS_MIN_ITEMS = 8
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_detector(weights: Optional[Path], **options) -> Detector:
+    try:
+        return Detector.load(weights, **options)
+    except CheckpointError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def checkpoint_summary(detector: Detector) -> dict:
+    info = detector.info
+    return {"path": str(info.path), "name": info.name, "backbone": info.config.backbone,
+            "patches": info.config.patches, "threshold": detector.threshold}
+
+
+def _with_progress(predictions: Iterator[Prediction], total: int, enabled: bool) -> Iterator[Prediction]:
+    if not enabled:
+        yield from predictions
+        return
+    columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("scan", total=total)
+        for prediction in predictions:
+            progress.advance(task)
+            yield prediction
+
+
+@app.command()
+def scan(
+    paths: List[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
+    output_format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="Output format (default: table)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document."),
+    as_jsonl: bool = typer.Option(False, "--jsonl", help="One JSON line per image, streamed."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV with a header row."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the results to this file (atomically)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
+    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes (0: decode in this process)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images with more pixels than this."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for more than a few images."),
+) -> None:
+    """Scan images: probability of being AI-generated, verdict, and the patches that drove it."""
+    chosen = [f for f, on in ((OutputFormat.json, as_json), (OutputFormat.jsonl, as_jsonl), (OutputFormat.csv, as_csv)) if on]
+    if output_format:
+        chosen.append(output_format)
+    if len(set(chosen)) > 1:
+        fail("choose one output format: --json, --jsonl, --csv or --format")
+    fmt = chosen[0] if chosen else OutputFormat.table
+    detector = load_detector(weights, device=device, batch_size=batch_size, workers=workers,
+                             threshold=threshold, max_pixels=max_pixels)
+    items = list(iter_inputs(paths, recursive=recursive))
+    if not items:
+        fail("no images found in the given paths", EXIT_SOME_FAILED)
+    stream = _with_progress(detector.iter_predict(items), len(items), progress and len(items) >= PROGRESS_MIN_ITEMS)
+
+    predictions: list[Prediction] = []
+    if fmt is OutputFormat.jsonl:  # streamed: each line as soon as its batch is done
+        target = atomic_open(output, "w", encoding="utf-8") if output else _stdout()
+        with target as handle:
+            for prediction in stream:
+                predictions.append(prediction)
+                handle.write(prediction_json(prediction) + "\n")
+                handle.flush()
+    else:
+        predictions = list(stream)
+        if fmt is OutputFormat.table:
+            table = results_table(predictions)
+            if output:
+                with atomic_open(output, "w", encoding="utf-8") as handle:
+                    Console(file=handle, width=160, no_color=True).print(table)
+            else:
+                out.print(table)
+        else:
+            text = json_document(predictions, checkpoint_summary(detector)) if fmt is OutputFormat.json else csv_text(predictions)
+            if output:
+                with atomic_open(output, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            else:
+                sys.stdout.write(text)
+    failed = sum(1 for p in predictions if not p.ok)
+    flagged = sum(1 for p in predictions if p.verdict == "generated")
+    err.print(f"{len(predictions)} inputs: {flagged} generated, {len(predictions) - flagged - failed} real, "
+              f"{failed} unreadable", highlight=False)
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+class _stdout:
+    """stdout as a context manager that is not closed on exit."""
+
+    def __enter__(self):
+        return sys.stdout
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout.flush()
+
+
+@app.command()
+def info(
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Show a checkpoint's card: backbone, parameters, hash, training data, metrics, threshold."""
+    import json
+
+    path = resolve_weights(weights)
+    try:
+        card, state = read_checkpoint(path)
+    except CheckpointError as exc:
+        fail(str(exc))
+    params = sum(t.numel() for k, t in state.items() if t.is_floating_point() and "running_" not in k)
+    summary = {"path": str(path), "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
+               "parameters": params, "config": card.config.to_dict(), "threshold": card.threshold,
+               **{k: v for k, v in card.metadata.items() if k != "threshold"}}
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+        return
+    table = Table(show_header=False, title=f"checkpoint {card.name}")
+    for key, value in summary.items():
+        table.add_row(key, json.dumps(value, indent=1, default=str) if isinstance(value, (dict, list)) else str(value))
+    out.print(table)
+
+
+def main() -> None:
+    app()

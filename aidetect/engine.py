@@ -1,0 +1,212 @@
+"""The inference engine behind `aidetect scan` and `from aidetect import Detector`.
+
+Data flow: items -> decode in worker processes (EXIF, RGB, size check, 224 global view) ->
+batch of global views to the device -> feature map -> patch boxes -> crops cut on the CPU from
+the full-resolution pixels -> local pass on the device -> fusion -> probability. Only global
+views and crops reach the device; results stream out batch by batch in input order, so memory
+is bounded by the batch size and not by the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.v2 import functional as TF
+
+from .checkpoint import CheckpointInfo, load_checkpoint
+from .images import DEFAULT_MAX_PIXELS, ImageError, load_image, to_rgb_array
+from .inputs import InputItem, display_path
+from .model import INPUT_SIZE, FusedDetector, crop_patches
+from .psm import WINDOWS
+
+REAL, GENERATED = "real", "generated"
+_PATCH_SIZES = [patch for _, patch, count in WINDOWS for _ in range(count)]
+
+
+@dataclass
+class Box:
+    """A selected patch in original-image pixels (x1, y1 exclusive)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    size: int
+    score: float | None
+
+
+@dataclass
+class Prediction:
+    """The result for one input: a probability and its evidence, or an error."""
+
+    path: str
+    probability: float | None = None
+    verdict: str | None = None
+    threshold: float | None = None
+    width: int | None = None
+    height: int | None = None
+    boxes: list[Box] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def global_view(pixels: torch.Tensor) -> torch.Tensor:
+    """The global branch's input: shorter side to 224 (bilinear, antialiased), centre 224 crop; uint8 3x224x224."""
+    view = TF.resize(pixels, INPUT_SIZE, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    return TF.center_crop(view, [INPUT_SIZE, INPUT_SIZE])
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """auto picks cuda, then mps, then cpu; anything else is passed to torch.device (errors are ValueError)."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"invalid device {device!r}: {exc}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} requested but MPS is not available")
+    return resolved
+
+
+@dataclass
+class _Decoded:
+    index: int
+    path: str
+    view: torch.Tensor | None = None
+    pixels: torch.Tensor | None = None
+    error: str | None = None
+
+
+class _DecodeDataset(Dataset):
+    """Decodes one input per item; runs inside DataLoader worker processes."""
+
+    def __init__(self, items: Sequence[InputItem | Image.Image | str], max_pixels: int) -> None:
+        self.items = items
+        self.max_pixels = max_pixels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> _Decoded:
+        item = self.items[index]
+        if isinstance(item, Image.Image):
+            name = getattr(item, "filename", "") or f"<image {index}>"
+            decode = lambda: to_rgb_array(item, self.max_pixels)  # noqa: E731
+        else:
+            item = item if isinstance(item, InputItem) else InputItem(os.fspath(item))
+            name = display_path(item.path)
+            if item.error:
+                return _Decoded(index, name, error=item.error)
+            decode = lambda: load_image(item.path, self.max_pixels)  # noqa: E731
+        try:
+            pixels = torch.from_numpy(decode()).permute(2, 0, 1).contiguous()
+        except ImageError as exc:
+            return _Decoded(index, name, error=str(exc))
+        return _Decoded(index, name, global_view(pixels), pixels)
+
+
+def _as_batch(batch: list[_Decoded]) -> list[_Decoded]:
+    return batch
+
+
+class Detector:
+    """A loaded checkpoint plus the machinery to run it on files and PIL images.
+
+    >>> detector = Detector.load()              # the shipped default checkpoint
+    >>> [p.probability for p in detector.predict(["photo.jpg"])]
+    """
+
+    def __init__(self, model: FusedDetector, info: CheckpointInfo, device: str = "auto", batch_size: int = 16,
+                 workers: int = 0, threshold: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        if batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        if workers < 0:
+            raise ValueError("workers must be 0 or more")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.info = info
+        self.batch_size = batch_size
+        self.workers = workers
+        self.threshold = info.threshold if threshold is None else float(threshold)
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError("threshold must lie between 0 and 1")
+        self.max_pixels = max_pixels
+        self.generator = torch.Generator().manual_seed(0)  # the "random" ablation is repeatable
+
+    @classmethod
+    def load(cls, weights: str | os.PathLike | None = None, **options) -> "Detector":
+        """Load `weights` (default: --weights, $AIDETECT_WEIGHTS, then the shipped checkpoint)."""
+        model, info = load_checkpoint(weights)
+        return cls(model, info, **options)
+
+    def predict(self, inputs: Iterable[str | os.PathLike | InputItem | Image.Image]) -> list[Prediction]:
+        """Predictions for every input, in order; unreadable inputs get a Prediction with `error` set."""
+        return list(self.iter_predict(inputs))
+
+    def iter_predict(self, inputs: Iterable[str | os.PathLike | InputItem | Image.Image]) -> Iterator[Prediction]:
+        """Stream predictions in input order, one batch at a time."""
+        items = list(inputs)
+        if not items:
+            return
+        loader = DataLoader(_DecodeDataset(items, self.max_pixels), batch_size=self.batch_size,
+                            num_workers=min(self.workers, len(items)), collate_fn=_as_batch,
+                            persistent_workers=False, prefetch_factor=2 if self.workers else None)
+        for batch in loader:
+            yield from self.predict_decoded(batch)
+
+    @torch.inference_mode()
+    def predict_decoded(self, batch: list[_Decoded]) -> list[Prediction]:
+        good = [d for d in batch if d.error is None]
+        results = {d.index: Prediction(d.path, error=d.error) for d in batch if d.error is not None}
+        if good:
+            probabilities, boxes, scores = self._forward(good)
+            for decoded, prob, image_boxes, image_scores in zip(good, probabilities, boxes, scores):
+                results[decoded.index] = self._prediction(decoded, prob, image_boxes, image_scores)
+        return [results[d.index] for d in batch]
+
+    def _autocast(self):
+        if self.device.type == "cpu":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == "cuda" else torch.bfloat16)
+
+    def _forward(self, good: list[_Decoded]) -> tuple[list[float], list[list], list[list]]:
+        model = self.model
+        views = torch.stack([d.view for d in good]).to(self.device, non_blocking=True).float().div_(255)
+        sizes = torch.tensor([list(d.pixels.shape[-2:]) for d in good])
+        with self._autocast():
+            fm = model.features(views)
+            boxes, scores = model.select(fm.float(), sizes, self.generator)
+            crops = crop_patches([d.pixels for d in good], boxes)
+            n, p = crops.shape[:2]
+            local = model.features(crops.flatten(0, 1).to(self.device, non_blocking=True))
+            logits, _ = model.fuse(model.embed(fm), model.embed(local).view(n, p, -1))
+        logits = logits.float() + self.info.logit_bias
+        return torch.sigmoid(logits).cpu().tolist(), boxes.tolist(), scores.tolist()
+
+    def _prediction(self, decoded: _Decoded, probability: float, boxes: list, scores: list) -> Prediction:
+        height, width = decoded.pixels.shape[-2:]
+        patch_sizes = _PATCH_SIZES if self.model.config.patches == "psm" else [INPUT_SIZE] * len(boxes)
+        out = [Box(left, top, right, bottom, size, None if np.isnan(score) else round(float(score), 6))
+               for (top, left, bottom, right), size, score in zip(boxes, patch_sizes, scores)]
+        verdict = GENERATED if probability >= self.threshold else REAL
+        return Prediction(decoded.path, round(probability, 6), verdict, self.threshold, int(width), int(height), out)

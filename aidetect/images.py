@@ -1,0 +1,123 @@
+"""Decoding any image file a user may hold into RGB pixels, safely.
+
+EXIF orientation is applied (boxes are reported in the frame the user sees), every mode is
+converted to 8-bit RGB (alpha composited on white, 16-bit scaled down, first frame of animations),
+and a pixel limit read from the header guards against decompression bombs. Every failure is an
+`ImageError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+DEFAULT_MAX_PIXELS = 100_000_000  # 10000 x 10000; a 24-megapixel photo is far below
+
+# Magic numbers of the formats Pillow decodes, to find images by content rather than by name.
+_SIGNATURES: tuple[tuple[int, bytes], ...] = (
+    (0, b"\xff\xd8\xff"), (0, b"\x89PNG\r\n\x1a\n"), (0, b"GIF87a"), (0, b"GIF89a"), (0, b"BM"),
+    (0, b"II*\x00"), (0, b"MM\x00*"), (8, b"WEBP"), (0, b"\x00\x00\x00\x0cjP  "), (4, b"ftypavif"),
+    (4, b"ftypheic"), (0, b"P6"), (0, b"P5"),
+)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp",
+                            ".jp2", ".avif", ".heic", ".ppm", ".pgm"})
+
+
+class ImageError(Exception):
+    """An input that could not be turned into pixels; str() is a one-line reason."""
+
+
+def looks_like_image(path: str | os.PathLike) -> bool:
+    """True when the file starts with a known image signature (cheap: reads 16 bytes)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    return any(head[offset:offset + len(magic)] == magic for offset, magic in _SIGNATURES)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB from any Pillow mode."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        gray = np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    if image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if array.max(initial=0) <= 1.0 else 1.0
+        return Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8)).convert("RGB")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def to_rgb_array(image: Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An opened PIL image as an H x W x 3 uint8 array in the orientation its EXIF tag asks for."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(f"image too large: {width}x{height} = {width * height:,} pixels "
+                         f"(limit {max_pixels:,}; raise it with --max-pixels)")
+    if width < 1 or height < 1:
+        raise ImageError(f"image has no pixels ({width}x{height})")
+    if getattr(image, "is_animated", False):
+        image.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # EXIF and palette warnings: the result is what counts
+            image = ImageOps.exif_transpose(image) or image
+            rgb = _to_rgb(image)
+            array = np.array(rgb, dtype=np.uint8)  # a writable copy, detached from Pillow
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError("out of memory while decoding") from None
+    except Exception as exc:
+        raise ImageError(f"cannot decode image: {_first_line(exc)}") from None
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ImageError(f"unexpected pixel layout {array.shape}")
+    return array
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode the file at `path` to an H x W x 3 uint8 RGB array, or raise ImageError."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ImageError("is a directory")
+        size = path.stat().st_size
+        if size == 0:
+            raise ImageError("empty file (0 bytes)")
+        with open(path, "rb") as handle:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit applies
+                image = Image.open(handle)
+                return to_rgb_array(image, max_pixels)
+    except ImageError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise ImageError("not an image (unrecognised format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large: {_first_line(exc)}") from None
+    except FileNotFoundError:
+        raise ImageError("no such file") from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except IsADirectoryError:
+        raise ImageError("is a directory") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {_first_line(exc)}") from None
