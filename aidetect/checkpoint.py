@@ -52,8 +52,12 @@ class CheckpointInfo:
 
 
 def default_weights_path() -> Path:
-    """The checkpoint shipped in weights/ (installed as the package `aidetect.weights`)."""
-    return Path(str(resources.files("aidetect.weights").joinpath(DEFAULT_NAME)))
+    """The checkpoint shipped in weights/ (installed as the package `aidetect.weights`; in a source
+    tree that was not installed, the weights/ folder beside the package)."""
+    try:
+        return Path(str(resources.files("aidetect.weights").joinpath(DEFAULT_NAME)))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[1] / "weights" / DEFAULT_NAME
 
 
 def resolve_weights(explicit: str | os.PathLike | None = None) -> Path:
