@@ -97,19 +97,25 @@ class FusedDetector(nn.Module):
         token, attention = self.fusion(tokens, need_weights)
         return self.classifier(token).squeeze(1), attention
 
-    def forward(self, views: torch.Tensor, images: list[torch.Tensor] | torch.Tensor,
+    def forward(self, views: torch.Tensor, images: list[torch.Tensor] | torch.Tensor | None = None,
                 image_sizes: torch.Tensor | None = None, need_weights: bool = False,
                 generator: torch.Generator | None = None) -> FusedOutput:
         """Full pass: `views` are the 224 global views, `images` the full-resolution pixels
-        (a list of 3 x H x W tensors, or one N x 3 x H x W tensor) that the crops come from."""
+        (a list of 3 x H x W tensors, or one N x 3 x H x W tensor) that the crops come from.
+        Without `images` only the global token is fused (single-branch warm-up in training)."""
         fm = self.features(views)
+        global_embedding = self.embed(fm)
+        if images is None:
+            logits, attention = self.fuse(global_embedding, global_embedding[:, :0], need_weights)
+            empty = torch.zeros(len(views), 0, 4, dtype=torch.long)
+            return FusedOutput(logits, empty, empty[..., 0].float(), activation_of(fm), attention)
         if image_sizes is None:
             image_sizes = torch.tensor([list(img.shape[-2:]) for img in images])
         boxes, scores = self.select(fm, image_sizes, generator)
         crops = crop_patches(images, boxes).to(views.device, views.dtype)
         n, p = crops.shape[:2]
         patch_embeddings = self.embed(self.features(crops.flatten(0, 1))).view(n, p, -1)
-        logits, attention = self.fuse(self.embed(fm), patch_embeddings, need_weights)
+        logits, attention = self.fuse(global_embedding, patch_embeddings, need_weights)
         return FusedOutput(logits, boxes, scores, activation_of(fm), attention)
 
 

@@ -1,0 +1,343 @@
+"""Training the fused detector: the paper's recipe by default, on one CPU, one GPU or many (torchrun).
+
+A run writes into its output folder:
+  best.pt        the best checkpoint on validation AP (aidetect format, ready for `scan`)
+  last_state.pt  everything needed to resume exactly (model, optimiser, schedule, epoch, RNG)
+  log.jsonl      one line per logged step (loss, lr, images/s) and per epoch (validation metrics)
+Each sample's crop and augmentation are drawn from (seed, epoch, index), so a run repeats exactly
+whatever the number of workers or processes, and `--resume` continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+
+from .atomic import atomic_open
+from .augment import AugmentConfig, augment
+from .checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
+from .datasets import labelled_images
+from .engine import Detector, global_view, resolve_device
+from .images import ImageError, load_image
+from .model import FusedDetector, ModelConfig
+
+STATE_NAME, BEST_NAME, LOG_NAME = "last_state.pt", "best.pt", "log.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    """A training run. Defaults follow the paper: BCE, Adam 1e-4, batch 64, blur/JPEG p=0.1, flips."""
+
+    roots: list[str]
+    out: str = "runs/train"
+    root_weights: list[float] = field(default_factory=list)  # sampling weight per root (default: 1 each)
+    val: str | None = None
+    val_fraction: float = 0.1  # used when no --val root is given
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrained: bool = True
+    init: str | None = None  # start from an aidetect checkpoint instead
+    epochs: int = 20
+    warmup_epochs: int = 0  # single-branch epochs on native 224 crops before the fused ones
+    freeze_backbone: bool = False  # in fused epochs: train only projection, fusion and classifier
+    batch_size: int = 64
+    micro_batch: int = 16  # gradient accumulation: batch_size / micro_batch steps per update
+    lr: float = 1e-4
+    plateau_patience: int = 2  # halve the learning rate after this many epochs without improvement
+    early_stop: int = 5  # stop after this many epochs without improvement
+    epoch_size: int | None = None  # samples per epoch (default: every training image once)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 2
+    log_every: int = 10
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        data = dict(data)
+        data["model"] = ModelConfig.from_dict(data["model"])
+        augment_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["augment"].items()}
+        data["augment"] = AugmentConfig(**augment_fields)
+        return cls(**data)
+
+
+class TrainImages(Dataset):
+    """Labelled images -> (global view, native pixels, label), augmented from (seed, epoch, index)."""
+
+    def __init__(self, samples: list[tuple[str, int]], augment_config: AugmentConfig, seed: int) -> None:
+        self.samples = samples
+        self.augment_config = augment_config
+        self.seed = seed
+        self.epoch = 0
+        self.warmup = False
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict | None:
+        path, label = self.samples[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        config = self.augment_config
+        if self.warmup:  # the backbone learns on what the local branch sees: native 224 crops
+            config = dataclasses.replace(config, crop=(224, 224))
+        try:
+            image = augment(load_image(path), rng, config)
+        except ImageError:
+            return None  # unreadable training files are skipped (reported once by `prepare`)
+        pixels = torch.from_numpy(image).permute(2, 0, 1).contiguous()
+        return {"view": global_view(pixels), "pixels": pixels, "label": float(label)}
+
+
+def collate(batch: list[dict | None]) -> dict | None:
+    batch = [b for b in batch if b is not None]
+    if not batch:
+        return None
+    return {"views": torch.stack([b["view"] for b in batch]), "pixels": [b["pixels"] for b in batch],
+            "labels": torch.tensor([b["label"] for b in batch])}
+
+
+def epoch_indices(groups: list[list[int]], weights: list[float], seed: int, epoch: int, size: int) -> list[int]:
+    """Sample order for one epoch: a permutation when roots are weighted alike, otherwise each
+    sample drawn from root r with probability weight_r (uniformly inside the root)."""
+    rng = np.random.default_rng([seed, epoch, 7])
+    flat = [i for group in groups for i in group]
+    if len(set(weights)) <= 1 and size == len(flat):
+        return [flat[i] for i in rng.permutation(len(flat))]
+    probs = np.asarray(weights, dtype=float) / sum(weights)
+    roots = rng.choice(len(groups), size=size, p=probs)
+    return [groups[r][int(rng.integers(len(groups[r])))] for r in roots]
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, device: torch.device) -> "Distributed":
+        """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; gloo on CPU, NCCL on CUDA."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+    def broadcast(self, value):
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def split_validation(samples: list[tuple[str, int]], fraction: float, seed: int):
+    """Deterministic held-out split, stratified by label."""
+    rng = np.random.default_rng([seed, 99])
+    train, val = [], []
+    for label in (0, 1):
+        items = [s for s in samples if s[1] == label]
+        order = rng.permutation(len(items))
+        cut = max(1, int(round(len(items) * fraction))) if items else 0
+        val += [items[i] for i in order[:cut]]
+        train += [items[i] for i in order[cut:]]
+    return sorted(train), sorted(val)
+
+
+def validate(model: FusedDetector, samples: list[tuple[str, int]], device: torch.device, workers: int,
+             batch_size: int) -> dict:
+    """AP and accuracy at 0.5 on the validation images, through the same engine as `scan`."""
+    from sklearn.metrics import average_precision_score
+
+    info = CheckpointInfo(Path("<training>"), model.config, {"threshold": 0.5})
+    detector = Detector(model, info, device=str(device), batch_size=batch_size, workers=workers)
+    predictions = detector.predict([path for path, _ in samples])
+    scored = [(p.probability, label) for p, (_, label) in zip(predictions, samples) if p.ok]
+    probs = np.array([s[0] for s in scored])
+    labels = np.array([s[1] for s in scored])
+    correct = (probs >= 0.5) == (labels == 1)
+    return {"ap": float(average_precision_score(labels, probs)), "acc": float(correct.mean()),
+            "real_acc": float(correct[labels == 0].mean()), "fake_acc": float(correct[labels == 1].mean()),
+            "count": int(len(labels))}
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, on_progress: Callable[[str, int, int], None] | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.dist = Distributed.from_env(self.device)
+        if self.device.type == "cuda" and self.dist.world > 1:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.on_progress = on_progress or (lambda phase, done, total: None)
+        self.out = Path(config.out)
+        self._prepare_data()
+        torch.manual_seed(config.seed)
+        if config.init:
+            self.model, _ = load_checkpoint(config.init)
+        else:
+            self.model = FusedDetector(config.model, pretrained_backbone=config.pretrained)
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", factor=0.5,
+                                                                    patience=config.plateau_patience)
+        self.epoch, self.step, self.best_ap, self.stale = 0, 0, -1.0, 0
+
+    def _prepare_data(self) -> None:
+        config = self.config
+        weights = config.root_weights or [1.0] * len(config.roots)
+        if len(weights) != len(config.roots):
+            raise ValueError("give one weight per training root")
+        per_root = [labelled_images(root) for root in config.roots]
+        for root, items in zip(config.roots, per_root):
+            if not items:
+                raise ValueError(f"{root}: no labelled images (expected 0_real/ and 1_fake/ folders)")
+        if config.val:
+            val = labelled_images(config.val)
+        else:
+            split = [split_validation(items, config.val_fraction, config.seed) for items in per_root]
+            per_root, val = [s[0] for s in split], [v for s in split for v in s[1]]
+        self.samples = [s for items in per_root for s in items]
+        offsets = np.cumsum([0] + [len(items) for items in per_root])
+        self.groups = [list(range(offsets[i], offsets[i + 1])) for i in range(len(per_root))]
+        self.root_weights = weights
+        self.val_samples = val
+        self.dataset = TrainImages(self.samples, config.augment, config.seed)
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "epoch": self.epoch, "step": self.step, "best_ap": self.best_ap, "stale": self.stale,
+                "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step, self.best_ap, self.stale = state["epoch"], state["step"], state["best_ap"], state["stale"]
+        torch.set_rng_state(state["torch_rng"])
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, **kwargs) -> "Trainer":
+        """Continue a run from its last_state.pt (or its folder) with the same config."""
+        path = Path(path)
+        path = path / STATE_NAME if path.is_dir() else path
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        trainer = cls(TrainConfig.from_dict(state["config"]), **kwargs)
+        trainer.load_state_dict(state)
+        return trainer
+
+    # -- loop -------------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with open(self.out / LOG_NAME, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def _autocast(self):
+        if self.device.type == "cpu":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _loader(self) -> DataLoader:
+        config = self.config
+        size = config.epoch_size or len(self.samples)
+        order = epoch_indices(self.groups, self.root_weights, config.seed, self.epoch, size)
+        shard = order[self.dist.rank::self.dist.world]
+        return DataLoader(self.dataset, batch_size=config.micro_batch, sampler=shard, collate_fn=collate,
+                          num_workers=config.workers, persistent_workers=False)
+
+    def _train_epoch(self) -> float:
+        config = self.config
+        warmup = self.epoch < config.warmup_epochs
+        frozen = config.freeze_backbone and not warmup
+        self.dataset.epoch, self.dataset.warmup = self.epoch, warmup
+        self.model.train()
+        self.model.backbone.train(not frozen)
+        for parameter in self.model.backbone.parameters():
+            parameter.requires_grad_(not frozen)
+        network = self.model
+        if self.dist.world > 1:
+            network = torch.nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=False)
+        accumulate = max(1, config.batch_size // (config.micro_batch * self.dist.world))
+        loader = self._loader()
+        total_loss, seen, started = 0.0, 0, time.time()
+        self.optimizer.zero_grad(set_to_none=True)
+        for micro, batch in enumerate(loader, start=1):
+            if batch is None:
+                continue
+            views = batch["views"].to(self.device).float().div_(255)
+            labels = batch["labels"].to(self.device)
+            with self._autocast():
+                output = network(views, None if warmup else batch["pixels"])
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(output.logits.float(), labels)
+            (loss / accumulate).backward()
+            total_loss += loss.item() * len(labels)
+            seen += len(labels)
+            if micro % accumulate == 0 or micro == len(loader):
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                if self.step % config.log_every == 0:
+                    self._log({"step": self.step, "epoch": self.epoch, "loss": total_loss / max(seen, 1),
+                               "lr": self.optimizer.param_groups[0]["lr"],
+                               "images_per_s": seen * self.dist.world / (time.time() - started),
+                               "phase": "warmup" if warmup else "fused"})
+            self.on_progress("warmup" if warmup else "train", micro, len(loader))
+        return total_loss / max(seen, 1)
+
+    def _metadata(self, metrics: dict, elapsed: float) -> dict:
+        config = self.config
+        return {"name": f"aidetect-{config.model.backbone}-{config.model.patches}", "threshold": 0.5,
+                "training_data": {"roots": config.roots, "root_weights": self.root_weights,
+                                  "images": len(self.samples), "val": config.val or f"{config.val_fraction} held out"},
+                "recipe": config.to_dict(), "epoch": self.epoch, "val_metrics": metrics,
+                "training_seconds": round(elapsed), "device": str(self.device), "torch": torch.__version__}
+
+    def fit(self) -> dict:
+        """Train until the epoch budget or early stopping; returns the best validation metrics."""
+        config = self.config
+        best_metrics: dict = {}
+        started = time.time()
+        while self.epoch < config.epochs and self.stale < config.early_stop:
+            loss = self._train_epoch()
+            metrics = None
+            if self.dist.main:
+                self.on_progress("validate", 0, 1)
+                metrics = validate(self.model, self.val_samples, self.device, config.workers, config.micro_batch)
+            metrics = self.dist.broadcast(metrics)
+            improved = metrics["ap"] > self.best_ap
+            if self.epoch >= config.warmup_epochs:  # the schedule follows the fused model only
+                self.scheduler.step(metrics["ap"])
+                self.stale = 0 if improved else self.stale + 1
+            self.best_ap = max(self.best_ap, metrics["ap"])
+            self._log({"epoch": self.epoch, "train_loss": loss, "val": metrics,
+                       "lr": self.optimizer.param_groups[0]["lr"], "improved": improved})
+            if improved:
+                best_metrics = metrics
+                if self.dist.main:
+                    save_checkpoint(self.out / BEST_NAME, self.model, self._metadata(metrics, time.time() - started))
+            self.epoch += 1
+            if self.dist.main:
+                with atomic_open(self.out / STATE_NAME, "wb") as handle:
+                    torch.save(self.state_dict(), handle)
+        return best_metrics
