@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -80,6 +81,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 def save_checkpoint(path: str | os.PathLike, model: FusedDetector, metadata: dict[str, Any] | None = None) -> Path:
     """Write `model` atomically, with its config and `metadata` (threshold, training data, metrics...)."""
     meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **(metadata or {})}
+    meta = json.loads(json.dumps(meta, default=str))  # plain types only: weights_only loading must accept it
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -9,6 +9,7 @@ from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -36,7 +37,7 @@ class OutputFormat(str, Enum):
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -163,6 +164,76 @@ def info(
     for key, value in summary.items():
         table.add_row(key, json.dumps(value, indent=1, default=str) if isinstance(value, (dict, list)) else str(value))
     out.print(table)
+
+
+
+def _parse_root(spec: str) -> tuple[str, float]:
+    """ROOT or ROOT:WEIGHT (the weight sets how often the root's images are drawn)."""
+    root, sep, weight = spec.rpartition(":")
+    if sep and root and weight.replace(".", "", 1).isdigit():
+        return root, float(weight)
+    return spec, 1.0
+
+
+@app.command()
+def train(
+    roots: List[str] = typer.Argument(..., help="Training roots in the 0_real/1_fake layout, each optionally ROOT:WEIGHT."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Validation root (default: hold out --val-fraction)."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.01, max=0.9),
+    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: best.pt, last_state.pt, log.jsonl."),
+    backbone: str = typer.Option("efficientnet_lite0", "--backbone"),
+    patches: str = typer.Option("psm", "--patches", help="psm, random or rsz448."),
+    pretrained: bool = typer.Option(True, "--pretrained/--scratch", help="Start the backbone from ImageNet weights."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this aidetect checkpoint."),
+    epochs: int = typer.Option(20, "--epochs", min=1),
+    warmup_epochs: int = typer.Option(0, "--warmup-epochs", min=0, help="Single-branch epochs on native 224 crops first."),
+    freeze_backbone: bool = typer.Option(False, "--freeze-backbone", help="Fused epochs train only the heads."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    micro_batch: int = typer.Option(16, "--micro-batch", min=1, help="Images per step; gradients accumulate to --batch-size."),
+    lr: float = typer.Option(1e-4, "--lr"),
+    epoch_size: Optional[int] = typer.Option(None, "--epoch-size", min=1, help="Samples drawn per epoch."),
+    blur_prob: float = typer.Option(0.1, "--blur-prob", min=0.0, max=1.0),
+    jpeg_prob: float = typer.Option(0.1, "--jpeg-prob", min=0.0, max=1.0),
+    reencode_prob: float = typer.Option(0.0, "--reencode-prob", min=0.0, max=1.0, help="Re-encode both classes as JPEG (format alignment)."),
+    flip: bool = typer.Option(True, "--flip/--no-flip"),
+    patience: int = typer.Option(5, "--early-stop", min=1, help="Stop after this many epochs without a better val AP."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device"),
+    workers: int = typer.Option(2, "--workers", "-j", min=0),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder (or last_state.pt)."),
+) -> None:
+    """Train the fused detector (the paper's recipe by default). Multi-GPU: torchrun --nproc_per_node=N -m aidetect train ..."""
+    from .augment import AugmentConfig
+    from .datasets import DatasetError
+    from .model import ModelConfig
+    from .train import Trainer, TrainConfig
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("train", total=1)
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=f"epoch {trainer.epoch} {phase}", completed=done, total=total)
+
+        try:
+            if resume:
+                trainer = Trainer.resume(resume, on_progress=on_progress)
+            else:
+                parsed = [_parse_root(r) for r in roots]
+                config = TrainConfig(
+                    roots=[r for r, _ in parsed], root_weights=[w for _, w in parsed], out=str(out),
+                    val=str(val) if val else None, val_fraction=val_fraction,
+                    model=ModelConfig(backbone=backbone, patches=patches), pretrained=pretrained,
+                    init=str(init) if init else None, epochs=epochs, warmup_epochs=warmup_epochs,
+                    freeze_backbone=freeze_backbone, batch_size=batch_size, micro_batch=micro_batch, lr=lr,
+                    early_stop=patience, epoch_size=epoch_size, seed=seed, device=device, workers=workers,
+                    augment=AugmentConfig(blur_prob=blur_prob, jpeg_prob=jpeg_prob, reencode_prob=reencode_prob, flip=flip))
+                trainer = Trainer(config, on_progress=on_progress)
+            best = trainer.fit()
+        except (ValueError, CheckpointError, DatasetError) as exc:
+            fail(str(exc))
+    if trainer.dist.main:
+        err.print(f"best validation: {best}; checkpoint: {trainer.out / 'best.pt'}", highlight=False)
 
 
 def main() -> None:

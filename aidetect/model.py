@@ -106,7 +106,8 @@ class FusedDetector(nn.Module):
         fm = self.features(views)
         global_embedding = self.embed(fm)
         if images is None:
-            logits, attention = self.fuse(global_embedding, global_embedding[:, :0], need_weights)
+            no_patches = global_embedding.new_zeros(len(views), 0, global_embedding.shape[1])
+            logits, attention = self.fuse(global_embedding, no_patches, need_weights)
             empty = torch.zeros(len(views), 0, 4, dtype=torch.long)
             return FusedOutput(logits, empty, empty[..., 0].float(), activation_of(fm), attention)
         if image_sizes is None:

@@ -311,7 +311,7 @@ class Trainer:
                 "training_data": {"roots": config.roots, "root_weights": self.root_weights,
                                   "images": len(self.samples), "val": config.val or f"{config.val_fraction} held out"},
                 "recipe": config.to_dict(), "epoch": self.epoch, "val_metrics": metrics,
-                "training_seconds": round(elapsed), "device": str(self.device), "torch": torch.__version__}
+                "training_seconds": round(elapsed), "device": str(self.device), "torch": str(torch.__version__)}
 
     def fit(self) -> dict:
         """Train until the epoch budget or early stopping; returns the best validation metrics."""
