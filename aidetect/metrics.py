@@ -1,0 +1,130 @@
+"""Detection metrics of the field (CNNDetection convention), pure functions on labels and scores.
+
+Per set: average precision, ROC AUC, accuracy at the decision threshold, real and fake accuracy,
+and the best accuracy any threshold reaches on that set (an oracle, to separate "ranks well" from
+"threshold is off"). Summaries: the mean over sets (mAP), the mean per family of sets, and every
+metric over all images pooled. Label 1 = fake; an image is flagged fake when score >= threshold.
+Metrics that a set cannot define (AP or AUC without both classes) are None, never a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Mapping, Sequence
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+POOLED, MEAN, OTHER_FAMILY = "all images", "mean", "other"
+_AVERAGED = ("ap", "auc", "accuracy", "real_accuracy", "fake_accuracy", "best_accuracy")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One row of a report: a set, a mean over sets, or all images pooled."""
+
+    name: str
+    n_real: int
+    n_fake: int
+    ap: float | None
+    auc: float | None
+    accuracy: float | None
+    real_accuracy: float | None
+    fake_accuracy: float | None
+    best_accuracy: float | None
+    best_threshold: float | None = None
+    n_sets: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Per-set rows, their mean (mAP), the mean per family, and the pooled row (global AP)."""
+
+    threshold: float
+    sets: list[Metrics]
+    mean: Metrics
+    families: list[Metrics]
+    pooled: Metrics
+
+    def rows(self) -> list[tuple[str, Metrics]]:
+        """Every row in display order with its kind: set, mean, family or pooled."""
+        return ([("set", m) for m in self.sets] + [("mean", self.mean)] + [("family", m) for m in self.families]
+                + [("pooled", self.pooled)])
+
+    def to_dict(self) -> dict:
+        return {"threshold": self.threshold, "sets": [m.to_dict() for m in self.sets], "mean": self.mean.to_dict(),
+                "families": [m.to_dict() for m in self.families], "pooled": self.pooled.to_dict()}
+
+
+def _fraction(hits: np.ndarray) -> float | None:
+    return float(hits.mean()) if hits.size else None
+
+
+def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """(accuracy, threshold) of the threshold with the highest accuracy on these images; among ties
+    the lowest. Candidates are every score and one just above the highest (everything real)."""
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, sorted_labels = scores[order], labels[order]
+    # Flagging the top i images: correct = fakes among them + reals among the rest.
+    fakes_flagged = np.concatenate(([0], np.cumsum(sorted_labels)))
+    reals_flagged = np.arange(len(scores) + 1) - fakes_flagged
+    correct = fakes_flagged + (len(scores) - sorted_labels.sum() - reals_flagged)
+    # Only cuts between different scores are reachable by a threshold.
+    valid = np.concatenate(([True], sorted_scores[:-1] != sorted_scores[1:], [True]))
+    correct = np.where(valid, correct, -1)
+    best = max(np.flatnonzero(correct == correct.max()))  # most flagged = lowest threshold
+    threshold = float(sorted_scores[best - 1]) if best else float(np.nextafter(sorted_scores[0], np.inf))
+    return float(correct[best] / len(scores)), threshold
+
+
+def set_metrics(name: str, labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> Metrics:
+    """Every metric for one set of images (labels 0 = real, 1 = fake; scores = P(fake))."""
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.shape != s.shape or y.ndim != 1:
+        raise ValueError(f"labels and scores must be 1-D and of equal length, got {y.shape} and {s.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    n_real, n_fake = int((y == 0).sum()), int((y == 1).sum())
+    if not y.size:
+        return Metrics(name, 0, 0, None, None, None, None, None, None)
+    both = n_real > 0 and n_fake > 0
+    flagged = s >= threshold
+    best_acc, best_t = best_threshold(y, s)
+    return Metrics(
+        name, n_real, n_fake,
+        ap=float(average_precision_score(y, s)) if both else None,
+        auc=float(roc_auc_score(y, s)) if both else None,
+        accuracy=_fraction(flagged == (y == 1)),
+        real_accuracy=_fraction(~flagged[y == 0]),
+        fake_accuracy=_fraction(flagged[y == 1]),
+        best_accuracy=best_acc, best_threshold=best_t,
+    )
+
+
+def mean_metrics(name: str, rows: Sequence[Metrics]) -> Metrics:
+    """The mean of each metric over the rows that define it; counts are summed."""
+    means = {}
+    for key in _AVERAGED:
+        values = [getattr(r, key) for r in rows if getattr(r, key) is not None]
+        means[key] = float(np.mean(values)) if values else None
+    return Metrics(name, sum(r.n_real for r in rows), sum(r.n_fake for r in rows), n_sets=len(rows), **means)
+
+
+def summarise(scored: Mapping[str, tuple[Sequence[int], Sequence[float]]], threshold: float = 0.5,
+              families: Mapping[str, str] | None = None) -> Report:
+    """A report from {set name: (labels, scores)}. `families` maps set names to family names; sets it
+    does not name form the family "other". Without it there are no family rows."""
+    sets = [set_metrics(name, labels, scores, threshold) for name, (labels, scores) in scored.items()]
+    grouped: dict[str, list[Metrics]] = {}
+    if families is not None:
+        for row in sets:
+            grouped.setdefault(families.get(row.name, OTHER_FAMILY), []).append(row)
+    all_labels = [label for labels, _ in scored.values() for label in labels]
+    all_scores = [score for _, scores in scored.values() for score in scores]
+    return Report(threshold, sets, mean_metrics(MEAN, sets),
+                  [mean_metrics(family, rows) for family, rows in sorted(grouped.items())],
+                  replace(set_metrics(POOLED, all_labels, all_scores, threshold), n_sets=len(sets)))
