@@ -8,9 +8,13 @@ and a pixel limit read from the header guards against decompression bombs. Every
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import threading
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -52,13 +56,38 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         array = np.asarray(image, dtype=np.float64)
         scale = 255.0 if array.max(initial=0) <= 1.0 else 1.0
         return Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8)).convert("RGB")
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("P", "1", "L", "RGB") and image.info.get("transparency") is not None:
+        image = image.convert("RGBA")  # a palette or colour-key transparency: composite it too
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def check_size(width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse a size read from the header before any pixel is allocated."""
+    if width * height > max_pixels:
+        raise ImageError(f"image too large: {width}x{height} = {width * height:,} pixels "
+                         f"(limit {max_pixels:,}; raise it with --max-pixels)")
+    if width < 1 or height < 1:
+        raise ImageError(f"image has no pixels ({width}x{height})")
+
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _our_pixel_limit() -> Iterator[None]:
+    """Replace Pillow's bomb check by ours for one decode: `check_size` refuses by the header, with
+    our message, and --max-pixels may go above Pillow's fixed ceiling. Pillow's limit is a global,
+    hence the lock (decodes in threads of one process take turns; worker processes do not)."""
+    with _PILLOW_LIMIT_LOCK:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _first_line(exc: BaseException) -> str:
@@ -68,17 +97,12 @@ def _first_line(exc: BaseException) -> str:
 
 def to_rgb_array(image: Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An opened PIL image as an H x W x 3 uint8 array in the orientation its EXIF tag asks for."""
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageError(f"image too large: {width}x{height} = {width * height:,} pixels "
-                         f"(limit {max_pixels:,}; raise it with --max-pixels)")
-    if width < 1 or height < 1:
-        raise ImageError(f"image has no pixels ({width}x{height})")
-    if getattr(image, "is_animated", False):
-        image.seek(0)
+    check_size(*image.size, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EXIF and palette warnings: the result is what counts
+            if getattr(image, "is_animated", False):
+                image.seek(0)
             image = ImageOps.exif_transpose(image) or image
             rgb = _to_rgb(image)
             array = np.array(rgb, dtype=np.uint8)  # a writable copy, detached from Pillow
@@ -97,22 +121,22 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     """Decode the file at `path` to an H x W x 3 uint8 RGB array, or raise ImageError."""
     path = Path(path)
     try:
-        if path.is_dir():
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
             raise ImageError("is a directory")
-        size = path.stat().st_size
-        if size == 0:
+        if not stat.S_ISREG(info.st_mode):  # a pipe or device could block or never end
+            raise ImageError("not a regular file")
+        if info.st_size == 0:
             raise ImageError("empty file (0 bytes)")
         with open(path, "rb") as handle:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit applies
-                image = Image.open(handle)
-                return to_rgb_array(image, max_pixels)
+            with _our_pixel_limit():
+                return to_rgb_array(Image.open(handle), max_pixels)
     except ImageError:
         raise
     except Image.UnidentifiedImageError:
+        if looks_like_image(path):  # right signature, unreadable header: say so, not "not an image"
+            raise ImageError("corrupt image: its header cannot be parsed") from None
         raise ImageError("not an image (unrecognised format)") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"image too large: {_first_line(exc)}") from None
     except FileNotFoundError:
         raise ImageError("no such file") from None
     except PermissionError:
@@ -121,3 +145,5 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ImageError("is a directory") from None
     except OSError as exc:
         raise ImageError(f"cannot read file: {_first_line(exc)}") from None
+    except Exception as exc:  # a format plugin that trips over a malformed header (EOFError, ValueError...)
+        raise ImageError(f"corrupt image: {_first_line(exc)}") from None
