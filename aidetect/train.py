@@ -142,6 +142,12 @@ class Distributed:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
+    def sync_buffers(self, module: torch.nn.Module) -> None:
+        """Rank 0's BatchNorm statistics everywhere: DDP syncs them before each forward, not after the last."""
+        if self.world > 1:
+            for buffer in module.buffers():
+                dist.broadcast(buffer, src=0)
+
     def broadcast(self, value):
         if self.world == 1:
             return value
@@ -303,6 +309,7 @@ class Trainer:
                                "images_per_s": seen * self.dist.world / (time.time() - started),
                                "phase": "warmup" if warmup else "fused"})
             self.on_progress("warmup" if warmup else "train", micro, len(loader))
+        self.dist.sync_buffers(self.model)
         return total_loss / max(seen, 1)
 
     def _metadata(self, metrics: dict, elapsed: float) -> dict:

@@ -1,0 +1,119 @@
+"""Training: repeatable augmentation, weighted sampling, exact resume, and DDP with 2 CPU processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+from aidetect.augment import AugmentConfig, augment
+from aidetect.model import ModelConfig
+from aidetect.train import STATE_NAME, Trainer, TrainConfig, epoch_indices
+
+
+def make_layout(root: Path, per_class: int = 6) -> Path:
+    """A CNNDetection-layout folder: noisy 'fakes', smooth 'reals', 72-96 px, in a sub-folder."""
+    rng = np.random.default_rng(1)
+    for label, folder in ((0, "0_real"), (1, "1_fake")):
+        target = root / folder / "set_a"
+        target.mkdir(parents=True)
+        for i in range(per_class):
+            h, w = int(rng.integers(72, 97)), int(rng.integers(72, 97))
+            base = rng.integers(0, 256, (h, w, 3)) if label else np.full((h, w, 3), rng.integers(0, 256, 3))
+            Image.fromarray(base.astype(np.uint8)).save(target / f"{i}.png")
+    return root
+
+
+def tiny_config(root: Path, out: Path, **changes) -> TrainConfig:
+    config = TrainConfig(roots=[str(root)], out=str(out), model=ModelConfig(backbone="tiny"), pretrained=False,
+                         epochs=2, batch_size=8, micro_batch=4, workers=0, val_fraction=0.2, seed=3,
+                         augment=AugmentConfig(blur_prob=0.5, jpeg_prob=0.5, reencode_prob=0.5, crop=(48, 64)))
+    return dataclasses.replace(config, **changes)
+
+
+def weights_of(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_augmentation_depends_only_on_its_seed():
+    image = np.random.default_rng(0).integers(0, 256, (120, 100, 3), dtype=np.uint8)
+    config = AugmentConfig(blur_prob=1.0, jpeg_prob=1.0, reencode_prob=1.0, crop=(50, 90))
+    first = augment(image, np.random.default_rng([5, 1, 2]), config)
+    again = augment(image, np.random.default_rng([5, 1, 2]), config)
+    other = augment(image, np.random.default_rng([5, 1, 3]), config)
+    assert np.array_equal(first, again)
+    assert first.shape[0] == first.shape[1] and 50 <= first.shape[0] <= 90
+    assert not np.array_equal(first, other)
+
+
+def test_root_weights_set_the_mix():
+    groups = [list(range(0, 10)), list(range(10, 1010))]  # a small root and a large one
+    order = epoch_indices(groups, [3.0, 1.0], seed=0, epoch=0, size=4000)
+    share_small = np.mean([i < 10 for i in order])
+    assert 0.72 < share_small < 0.78  # 3:1 by weight, whatever the roots' sizes
+    plain = epoch_indices(groups, [1.0, 1.0], seed=0, epoch=0, size=1010)
+    assert sorted(plain) == list(range(1010))  # equal weights: every image once
+
+
+def test_fit_writes_best_checkpoint_and_log(tmp_path):
+    root = make_layout(tmp_path / "data")
+    trainer = Trainer(tiny_config(root, tmp_path / "run", warmup_epochs=1))
+    metrics = trainer.fit()
+    assert set(metrics) >= {"ap", "acc", "real_acc", "fake_acc"}
+    from aidetect.checkpoint import load_checkpoint
+
+    model, info = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert info.config.backbone == "tiny" and info.metadata["training_data"]["images"] == len(trainer.samples)
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert sum('"train_loss"' in line for line in lines) == 2
+
+
+def test_resume_continues_exactly(tmp_path):
+    root = make_layout(tmp_path / "data")
+    straight = Trainer(tiny_config(root, tmp_path / "straight"))
+    straight.fit()
+
+    first = Trainer(tiny_config(root, tmp_path / "split", epochs=1))
+    first.fit()
+    resumed = Trainer.resume(tmp_path / "split" / STATE_NAME)
+    resumed.config.epochs = 2
+    resumed.fit()
+    assert resumed.epoch == straight.epoch == 2
+    a, b = weights_of(straight), weights_of(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed run diverged from the uninterrupted one"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    trainer = Trainer(tiny_config(Path(root), Path(out), epochs=1, device="cpu"))
+    trainer.fit()
+    torch.save(trainer.model.state_dict(), Path(out) / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
+    root = make_layout(tmp_path / "data", per_class=8)
+    out = tmp_path / "ddp"
+    out.mkdir()
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(root), str(out)), nprocs=2, join=True)
+    rank0 = torch.load(out / "rank0.pt", weights_only=True)
+    rank1 = torch.load(out / "rank1.pt", weights_only=True)
+    initial = Trainer(tiny_config(root, tmp_path / "init", epochs=1)).model.state_dict()
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    assert any(not torch.equal(rank0[k], initial[k]) for k in rank0), "no training step happened"
+    assert (out / "best.pt").exists() and not (out / "rank1").exists()
