@@ -177,7 +177,7 @@ def _parse_root(spec: str) -> tuple[str, float]:
 
 @app.command()
 def train(
-    roots: List[str] = typer.Argument(..., help="Training roots in the 0_real/1_fake layout, each optionally ROOT:WEIGHT."),
+    roots: Optional[List[str]] = typer.Argument(None, help="Training roots in the 0_real/1_fake layout, each optionally ROOT:WEIGHT."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation root (default: hold out --val-fraction)."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.01, max=0.9),
     out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: best.pt, last_state.pt, log.jsonl."),
@@ -218,6 +218,8 @@ def train(
         try:
             if resume:
                 trainer = Trainer.resume(resume, on_progress=on_progress)
+            elif not roots:
+                fail("give at least one training root, or --resume RUN_DIR")
             else:
                 parsed = [_parse_root(r) for r in roots]
                 config = TrainConfig(

@@ -63,8 +63,18 @@ class Prediction:
         return asdict(self)
 
 
+_MAX_VIEW_ASPECT = 32  # a longer side beyond 32 shorter sides is trimmed before the resize
+
+
 def global_view(pixels: torch.Tensor) -> torch.Tensor:
-    """The global branch's input: shorter side to 224 (bilinear, antialiased), centre 224 crop; uint8 3x224x224."""
+    """The global branch's input: shorter side to 224 (bilinear, antialiased), centre 224 crop; uint8 3x224x224.
+
+    A strip (a 1 x 20000 image) would resize to 224 x 4.5 million pixels first; its central band of
+    32:1 holds the centre crop, so only that band is resized and memory stays bounded."""
+    height, width = pixels.shape[-2:]
+    keep = _MAX_VIEW_ASPECT * min(height, width)
+    if max(height, width) > keep:
+        pixels = TF.center_crop(pixels, [min(height, keep), min(width, keep)])
     view = TF.resize(pixels, INPUT_SIZE, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
     return TF.center_crop(view, [INPUT_SIZE, INPUT_SIZE])
 
@@ -110,7 +120,7 @@ class _DecodeDataset(Dataset):
     def __getitem__(self, index: int) -> _Decoded:
         item = self.items[index]
         if isinstance(item, Image.Image):
-            name = getattr(item, "filename", "") or f"<image {index}>"
+            name = display_path(getattr(item, "filename", "")) or f"<image {index}>"
             decode = lambda: to_rgb_array(item, self.max_pixels)  # noqa: E731
         else:
             item = item if isinstance(item, InputItem) else InputItem(os.fspath(item))
@@ -123,6 +133,27 @@ class _DecodeDataset(Dataset):
         except ImageError as exc:
             return _Decoded(index, name, error=str(exc))
         return _Decoded(index, name, global_view(pixels), pixels)
+
+
+@dataclass
+class Evidence:
+    """What the model looked at for one image (for `aidetect explain`).
+
+    activation: h x w channel sum of the global feature map, covering `view_box` of the image;
+    attention: per fusion layer, the global token's head-averaged attention to [patches..., itself];
+    crops: P x 224 x 224 x 3 uint8, the patches as the local branch saw them."""
+
+    activation: np.ndarray
+    attention: np.ndarray
+    crops: np.ndarray
+    view_box: tuple[int, int, int, int]
+
+
+def view_box(height: int, width: int) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 of the central square that the global view shows."""
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return left, top, left + side, top + side
 
 
 def _as_batch(batch: list[_Decoded]) -> list[_Decoded]:
@@ -165,31 +196,45 @@ class Detector:
 
     def iter_predict(self, inputs: Iterable[str | os.PathLike | InputItem | Image.Image]) -> Iterator[Prediction]:
         """Stream predictions in input order, one batch at a time."""
-        items = list(inputs)
+        for batch, _ in self._batches(list(inputs), evidence=False):
+            yield from batch
+
+    def explain(self, inputs: Iterable[str | os.PathLike | InputItem | Image.Image]
+                ) -> Iterator[tuple[Prediction, Evidence | None]]:
+        """Like iter_predict, with the evidence behind each prediction (None for unreadable inputs)."""
+        for predictions, evidence in self._batches(list(inputs), evidence=True):
+            yield from zip(predictions, evidence)
+
+    def _batches(self, items: list, evidence: bool) -> Iterator[tuple[list[Prediction], list[Evidence | None]]]:
         if not items:
             return
         loader = DataLoader(_DecodeDataset(items, self.max_pixels), batch_size=self.batch_size,
                             num_workers=min(self.workers, len(items)), collate_fn=_as_batch,
                             persistent_workers=False, prefetch_factor=2 if self.workers else None)
         for batch in loader:
-            yield from self.predict_decoded(batch)
+            yield self.predict_decoded(batch, evidence)
 
     @torch.inference_mode()
-    def predict_decoded(self, batch: list[_Decoded]) -> list[Prediction]:
+    def predict_decoded(self, batch: list[_Decoded], evidence: bool = False
+                        ) -> tuple[list[Prediction], list[Evidence | None]]:
         good = [d for d in batch if d.error is None]
         results = {d.index: Prediction(d.path, error=d.error) for d in batch if d.error is not None}
+        extras: dict[int, Evidence] = {}
         if good:
-            probabilities, boxes, scores = self._forward(good)
-            for decoded, prob, image_boxes, image_scores in zip(good, probabilities, boxes, scores):
+            probabilities, boxes, scores, found = self._forward(good, evidence)
+            for i, (decoded, prob, image_boxes, image_scores) in enumerate(zip(good, probabilities, boxes, scores)):
                 results[decoded.index] = self._prediction(decoded, prob, image_boxes, image_scores)
-        return [results[d.index] for d in batch]
+                if evidence:
+                    extras[decoded.index] = Evidence(found["activation"][i], found["attention"][:, i],
+                                                     found["crops"][i], view_box(*decoded.pixels.shape[-2:]))
+        return [results[d.index] for d in batch], [extras.get(d.index) for d in batch]
 
     def _autocast(self):
         if self.device.type == "cpu":
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == "cuda" else torch.bfloat16)
 
-    def _forward(self, good: list[_Decoded]) -> tuple[list[float], list[list], list[list]]:
+    def _forward(self, good: list[_Decoded], evidence: bool = False) -> tuple[list[float], list[list], list[list], dict]:
         model = self.model
         views = torch.stack([d.view for d in good]).to(self.device, non_blocking=True).float().div_(255)
         sizes = torch.tensor([list(d.pixels.shape[-2:]) for d in good])
@@ -199,9 +244,13 @@ class Detector:
             crops = crop_patches([d.pixels for d in good], boxes)
             n, p = crops.shape[:2]
             local = model.features(crops.flatten(0, 1).to(self.device, non_blocking=True))
-            logits, _ = model.fuse(model.embed(fm), model.embed(local).view(n, p, -1))
+            logits, attention = model.fuse(model.embed(fm), model.embed(local).view(n, p, -1), need_weights=evidence)
         logits = logits.float() + self.info.logit_bias
-        return torch.sigmoid(logits).cpu().tolist(), boxes.tolist(), scores.tolist()
+        found = {}
+        if evidence:
+            found = {"activation": fm.float().sum(dim=1).cpu().numpy(), "attention": attention.float().cpu().numpy(),
+                     "crops": (crops.clamp(0, 1) * 255).round().byte().permute(0, 1, 3, 4, 2).cpu().numpy()}
+        return torch.sigmoid(logits).cpu().tolist(), boxes.tolist(), scores.tolist(), found
 
     def _prediction(self, decoded: _Decoded, probability: float, boxes: list, scores: list) -> Prediction:
         height, width = decoded.pixels.shape[-2:]
