@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -28,7 +29,14 @@ def display_path(path: str | os.PathLike) -> str:
 
 
 def _is_candidate(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES or looks_like_image(path)
+    """Named like an image or starting like one. Pipes and devices are skipped (reading one could
+    block for ever); a dangling link or an unreadable entry named like an image is kept, so it is reported."""
+    named_like_image = os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return named_like_image
+    return stat.S_ISREG(mode) and (named_like_image or looks_like_image(path))
 
 
 def _walk(root: str, recursive: bool) -> Iterator[InputItem]:
@@ -65,7 +73,7 @@ def _walk(root: str, recursive: bool) -> Iterator[InputItem]:
 def iter_inputs(paths: Iterable[str], recursive: bool = True) -> Iterator[InputItem]:
     """Expand files, folders and glob patterns, in the order given (folders sorted by name)."""
     for raw in paths:
-        path = os.fspath(raw)
+        path = os.fsdecode(raw)  # bytes paths too, as str with surrogate escapes like os.walk's names
         if os.path.isdir(path):
             yield from _walk(path, recursive)
         elif os.path.lexists(path):
