@@ -1,0 +1,62 @@
+"""Robustness perturbations of the field, applied to both classes alike: Gaussian blur and JPEG.
+
+Blur comes first, then JPEG, as in CNNDetection's augmentation, when both are asked for. JPEG at
+quality 100 still re-encodes (that is the point of the q100 row: chroma subsampling and rounding).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+JPEG_SWEEP = (100, 90, 75, 50, 30)
+BLUR_SWEEP = (0.0, 1.0, 2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """Gaussian blur of `blur_sigma` pixels (0: none), then JPEG at `jpeg_quality` (None: none)."""
+
+    jpeg_quality: int | None = None
+    blur_sigma: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"JPEG quality must lie between 1 and 100, got {self.jpeg_quality}")
+        if self.blur_sigma < 0:
+            raise ValueError(f"blur sigma must be 0 or more, got {self.blur_sigma}")
+
+    @property
+    def label(self) -> str:
+        parts = ([f"blur {self.blur_sigma:g}"] if self.blur_sigma else []) + \
+                ([f"jpeg {self.jpeg_quality}"] if self.jpeg_quality is not None else [])
+        return ", ".join(parts) or "none"
+
+    def to_dict(self) -> dict:
+        return {"jpeg_quality": self.jpeg_quality, "blur_sigma": self.blur_sigma}
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        """Perturb an H x W x 3 uint8 RGB array; returns a new array (or the same one if nothing to do)."""
+        if self.blur_sigma:
+            pixels = gaussian_blur(pixels, self.blur_sigma)
+        if self.jpeg_quality is not None:
+            pixels = jpeg_roundtrip(pixels, self.jpeg_quality)
+        return pixels
+
+
+def gaussian_blur(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with standard deviation `sigma` (kernel size chosen by OpenCV from sigma)."""
+    return cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma)
+
+
+def jpeg_roundtrip(pixels: np.ndarray, quality: int) -> np.ndarray:
+    """Encode as JPEG with Pillow at `quality` and decode again."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB")).copy()
