@@ -238,5 +238,127 @@ def train(
         err.print(f"best validation: {best}; checkpoint: {trainer.out / 'best.pt'}", highlight=False)
 
 
+# --- evaluation: eval, calibrate, convert (logic in evaluate.py, calibrate.py, convert.py) ---
+
+
+class PatchStrategy(str, Enum):
+    psm = "psm"
+    random = "random"
+    rsz448 = "rsz448"
+
+
+def _eval_progress(enabled: bool) -> Progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err, transient=True, disable=not enabled)
+
+
+@app.command("eval")
+def eval_command(
+    root: Path = typer.Argument(..., help="ROOT/<set>/{0_real,1_fake}/... (or one set holding 0_real and 1_fake)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout: one line per set, mean, family and pooled row."),
+    families: Optional[Path] = typer.Option(None, "--families", help="JSON object mapping set names to families (mean per family)."),
+    jpeg: Optional[int] = typer.Option(None, "--jpeg", min=1, max=100, help="Re-encode every image as JPEG at this quality first."),
+    blur: float = typer.Option(0.0, "--blur", min=0.0, help="Gaussian blur every image with this sigma first."),
+    sweep: bool = typer.Option(False, "--sweep", help="JPEG 100/90/75/50/30 and blur 0/1/2/3; writes tables and plots to --out."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for the --sweep files."),
+    patches: Optional[PatchStrategy] = typer.Option(None, "--patches", help="Swap the patch strategy, same weights (ablations)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
+    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Evaluate a checkpoint on labelled sets: AP, AUC and accuracies per set, their mean, and a pooled AP."""
+    from .datasets import DatasetError, find_sets, read_families
+    from .evalreport import report_table, results_csv, results_json, sweep_table, write_sweep
+    import time
+
+    from . import evaluate as evaluation
+    from .perturb import Perturbation
+
+    if as_json and as_csv:
+        fail("choose one of --json and --csv")
+    if sweep and (jpeg is not None or blur):
+        fail("--sweep runs its own JPEG and blur levels: drop --jpeg/--blur")
+    if sweep != (out_dir is not None):
+        fail("--sweep and --out go together")
+    try:
+        sets = find_sets(root)
+        mapping = read_families(families) if families else None
+        detector = evaluation.load_detector(weights, patches.value if patches else None, threshold=threshold,
+                                            batch_size=batch_size, device=device)
+    except (DatasetError, CheckpointError, ValueError) as exc:
+        fail(str(exc))
+    perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur)]
+    images = sum(len(s.items) for s in sets)
+    started = time.monotonic()
+    with _eval_progress(progress) as bar:
+        task = bar.add_task("evaluating", total=images * len(perturbations))
+        results = evaluation.evaluate(detector, sets, perturbations, mapping, workers, lambda n: bar.advance(task, n))
+    if as_json:
+        sys.stdout.write(results_json(results, evaluation.checkpoint_summary(detector)))
+    elif as_csv:
+        sys.stdout.write(results_csv(results))
+    else:
+        out.print(sweep_table(results) if sweep else report_table(results[0]))
+    if sweep:
+        for path in write_sweep(results, evaluation.checkpoint_summary(detector), out_dir):
+            err.print(f"wrote {path}", highlight=False)
+    failed = {path for result in results for path, _ in result.errors}
+    for path, reason in results[0].errors:
+        err.print(f"unreadable, left out: {path}: {reason}", highlight=False, markup=False)
+    err.print(f"{len(sets)} sets, {images} images x {len(perturbations)} perturbation(s), {len(failed)} unreadable; "
+              f"{time.monotonic() - started:.1f} s", highlight=False)
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+@app.command()
+def calibrate(
+    real_dir: Path = typer.Argument(..., help="Folder of real images from the domain to calibrate for."),
+    fake: Optional[Path] = typer.Option(None, "--fake", help="Folder of generated images: also fit a logit bias."),
+    target_fpr: float = typer.Option(0.05, "--target-fpr", min=0.0, max=1.0, help="Largest share of reals to flag."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="The calibrated checkpoint to write."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
+    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Set a checkpoint's threshold for a target false-positive rate (and its logit bias, given fakes)."""
+    from .calibrate import calibrate_checkpoint
+
+    with _eval_progress(progress) as bar:
+        task = bar.add_task("scoring", total=None)
+        try:
+            calibration, failed = calibrate_checkpoint(real_dir, out_path, fake, target_fpr, weights, workers,
+                                                       lambda n: bar.advance(task, n), batch_size=batch_size, device=device)
+        except (CheckpointError, ValueError) as exc:
+            fail(str(exc))
+    for prediction in failed:
+        err.print(f"unreadable, left out: {prediction.path}: {prediction.error}", highlight=False, markup=False)
+    tpr = "-" if calibration.tpr is None else f"{calibration.tpr:.3f}"
+    out.print(f"threshold {calibration.threshold:.6f}, logit bias {calibration.logit_bias:+.4f}: "
+              f"FPR {calibration.fpr:.3f} (target {calibration.target_fpr:g}) on {calibration.n_real} reals, "
+              f"TPR {tpr} on {calibration.n_fake} fakes; wrote {out_path}", highlight=False)
+
+
+@app.command()
+def convert(
+    source: Path = typer.Argument(..., help="A published PSM checkpoint (.pth state dict)."),
+    target: Path = typer.Argument(..., help="The aidetect checkpoint to write."),
+) -> None:
+    """Convert a published PSM checkpoint (Ju et al.; ResNet-50) to aidetect's checkpoint format."""
+    from .convert import ConvertError, convert_checkpoint
+
+    try:
+        convert_checkpoint(source, target)
+    except ConvertError as exc:
+        fail(str(exc))
+    out.print(f"wrote {target} (resnet50, psm patches, threshold 0.5); check it with `aidetect info -w {target}`",
+              highlight=False)
+
+
 def main() -> None:
     app()
