@@ -38,12 +38,16 @@ def test_batched_and_one_by_one_agree(tiny_checkpoint, sized_images):
         assert _boxes(one) == _boxes(many)
 
 
-def test_results_do_not_depend_on_workers(tiny_checkpoint, sized_images):
-    inline = Detector.load(tiny_checkpoint, device="cpu", batch_size=4, workers=0).predict(sized_images)
-    pooled = Detector.load(tiny_checkpoint, device="cpu", batch_size=4, workers=2).predict(sized_images)
+def test_results_do_not_depend_on_workers(tiny_checkpoint, sized_images, tmp_path):
+    (tmp_path / "bad.jpg").write_text("not an image")
+    inputs = [*sized_images[:3], tmp_path / "bad.jpg", *sized_images[3:]]
+    inline = Detector.load(tiny_checkpoint, device="cpu", batch_size=4, workers=0).predict(inputs)
+    pooled = Detector.load(tiny_checkpoint, device="cpu", batch_size=4, workers=2).predict(inputs)
     assert [p.path for p in pooled] == [p.path for p in inline]
+    assert [p.error for p in pooled] == [p.error for p in inline] and not inline[3].ok
     for a, b in zip(inline, pooled):
-        assert abs(a.probability - b.probability) < 1e-6 and _boxes(a) == _boxes(b)
+        assert a.probability == b.probability or abs(a.probability - b.probability) < 1e-6
+        assert _boxes(a) == _boxes(b)
 
 
 def test_engine_matches_the_model_forward(tiny_detector, sized_images):
