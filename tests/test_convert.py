@@ -10,7 +10,7 @@ from PIL import Image
 from aidetect.checkpoint import load_checkpoint, save_checkpoint
 from aidetect.convert import ConvertError, convert_checkpoint, convert_state_dict, rename, unwrap
 from aidetect.engine import Detector
-from conftest import shared_file
+from conftest import run_cli, shared_file
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,11 @@ def test_converted_checkpoint_holds_every_tensor(tmp_path, reference_state, layo
         payload = {"model": {f"module.{k}": v for k, v in reference_state.items()}, "epoch": 3}
     source = tmp_path / "PSM.pth"
     torch.save(payload, source)
-    convert_checkpoint(source, tmp_path / "psm.pt")
+    if layout == "plain":
+        convert_checkpoint(source, tmp_path / "psm.pt")
+    else:  # through the command line
+        result = run_cli("convert", source, tmp_path / "psm.pt")
+        assert result.exit_code == 0 and "wrote" in result.stdout, result.stderr
     model, info = load_checkpoint(tmp_path / "psm.pt")
     assert info.config.backbone == "resnet50" and info.config.patches == "psm"
     assert info.threshold == 0.5 and info.metadata["converted_from"]["path"] == str(source)
@@ -96,3 +100,5 @@ def test_files_that_are_not_psm_checkpoints(tmp_path):
     with pytest.raises(ConvertError, match="other.pth: unexpected keys"):
         convert_checkpoint(tmp_path / "other.pth", tmp_path / "out.pt")
     assert not (tmp_path / "out.pt").exists()
+    result = run_cli("convert", junk, tmp_path / "out.pt")
+    assert result.exit_code == 2 and "junk.pth: not a readable PyTorch checkpoint" in result.stderr
