@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def _truncated(path: Path, checkpoint: Path) -> None:
 
 
 def _random_bytes(path: Path, checkpoint: Path) -> None:
-    path.write_bytes(os.urandom(4096))
+    path.write_bytes(random.Random(0).randbytes(4096))
 
 
 def _plain_state_dict(path: Path, checkpoint: Path) -> None:
