@@ -1,10 +1,11 @@
 """The inference engine behind `aidetect scan` and `from aidetect import Detector`.
 
-Data flow: items -> decode in worker processes (EXIF, RGB, size check, 224 global view) ->
-batch of global views to the device -> feature map -> patch boxes -> crops cut on the CPU from
-the full-resolution pixels -> local pass on the device -> fusion -> probability. Only global
-views and crops reach the device; results stream out batch by batch in input order, so memory
-is bounded by the batch size and not by the folder.
+Data flow: items -> decode in worker processes (EXIF, RGB, size check, 224 global view; for a
+large image, every patch the PSM could pick, cut at native resolution, instead of its pixels) ->
+batch of global views to the device -> feature map -> patch boxes -> the chosen native crops to
+the device, resized there in one call per crop shape -> local pass -> fusion -> probability. Only
+global views and crops reach the device; results stream out batch by batch in input order, so
+memory is bounded by the batch size and not by the folder or the megapixels.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from torchvision.transforms.v2 import functional as TF
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .images import DEFAULT_MAX_PIXELS, ImageError, load_image, to_rgb_array
 from .inputs import InputItem, display_path
-from .model import INPUT_SIZE, FusedDetector, crop_patches
-from .psm import WINDOWS
+from .model import FEATURE_SIZE, INPUT_SIZE, FusedDetector, cut_boxes, resize_patches
+from .psm import WINDOWS, candidate_boxes
 
 REAL, GENERATED = "real", "generated"
 _PATCH_SIZES = [patch for _, patch, count in WINDOWS for _ in range(count)]
@@ -79,6 +80,18 @@ def global_view(pixels: torch.Tensor) -> torch.Tensor:
     return TF.center_crop(view, [INPUT_SIZE, INPUT_SIZE])
 
 
+_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for `precision` on `device` (None: plain fp32). auto keeps CPUs exact."""
+    if precision == "auto":
+        return None if device.type == "cpu" else torch.float16 if device.type == "cuda" else torch.bfloat16
+    if precision not in _PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose auto, {', '.join(_PRECISIONS)}")
+    return _PRECISIONS[precision]
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """auto picks cuda, then mps, then cpu; anything else is passed to torch.device (errors are ValueError)."""
     if device == "auto":
@@ -98,21 +111,58 @@ def resolve_device(device: str = "auto") -> torch.device:
     return resolved
 
 
+# What the candidate crops of one image weigh (uint8): 25 x 224² + 36 x 112² pixels, 5.1 MB.
+_CANDIDATE_BYTES = sum((FEATURE_SIZE - window + 1) ** 2 * 3 * patch * patch for window, patch, _ in WINDOWS)
+
+
+@dataclass
+class _Candidates:
+    """Every patch the PSM may pick for one image, cut at native resolution in the decode worker.
+
+    The boxes depend only on the image size, so they can be cut before the model runs; for a large
+    image they weigh far less than its pixels (5.1 MB against 48 MB at 4000 x 4000), so they, not the
+    image, cross from the worker to the main process, which then takes the 6 chosen ones."""
+
+    boxes: list[torch.Tensor]  # per PSM window size: K x 4 [top, left, bottom, right]
+    crops: list[torch.Tensor]  # per PSM window size: K x 3 x patch x patch uint8
+
+    @classmethod
+    def cut(cls, pixels: torch.Tensor) -> "_Candidates":
+        boxes = candidate_boxes(tuple(pixels.shape[-2:]), (FEATURE_SIZE, FEATURE_SIZE))
+        return cls(boxes, [torch.stack(cut_boxes(pixels, group.tolist())) for group in boxes])
+
+    def pick(self, boxes: list[list[int]]) -> list[torch.Tensor]:
+        where = {tuple(box): (g, k) for g, group in enumerate(self.boxes) for k, box in enumerate(group.tolist())}
+        return [self.crops[g][k] for g, k in (where[tuple(box)] for box in boxes)]
+
+
 @dataclass
 class _Decoded:
+    """One decoded input: its global view and either its pixels or its candidate crops."""
+
     index: int
     path: str
+    size: tuple[int, int] = (0, 0)  # H, W
     view: torch.Tensor | None = None
     pixels: torch.Tensor | None = None
+    candidates: _Candidates | None = None
     error: str | None = None
+
+    def native_crops(self, boxes: list[list[int]]) -> list[torch.Tensor]:
+        return self.candidates.pick(boxes) if self.candidates is not None else cut_boxes(self.pixels, boxes)
 
 
 class _DecodeDataset(Dataset):
-    """Decodes one input per item; runs inside DataLoader worker processes."""
+    """Decodes one input per item; runs inside DataLoader worker processes.
 
-    def __init__(self, items: Sequence[InputItem | Image.Image | str], max_pixels: int) -> None:
+    With `cut_candidates` (PSM models), an image whose candidate crops weigh less than its pixels
+    is sent as those crops: a worker's output stays near 5 MB per image whatever the megapixels."""
+
+    def __init__(self, items: Sequence[InputItem | Image.Image | str], max_pixels: int,
+                 cut_candidates: bool = False) -> None:
         self.items = items
         self.max_pixels = max_pixels
+        self.cut_candidates = cut_candidates
 
     def __len__(self) -> int:
         return len(self.items)
@@ -129,10 +179,14 @@ class _DecodeDataset(Dataset):
                 return _Decoded(index, name, error=item.error)
             decode = lambda: load_image(item.path, self.max_pixels)  # noqa: E731
         try:
-            pixels = torch.from_numpy(decode()).permute(2, 0, 1).contiguous()
+            # 3 x H x W over H x W x 3 memory, no copy: the uint8 antialiased resize is fastest on this layout
+            pixels = torch.from_numpy(decode()).permute(2, 0, 1)
         except ImageError as exc:
             return _Decoded(index, name, error=str(exc))
-        return _Decoded(index, name, global_view(pixels), pixels)
+        size = (pixels.shape[1], pixels.shape[2])
+        if self.cut_candidates and min(size) >= INPUT_SIZE and _CANDIDATE_BYTES < pixels.numel():
+            return _Decoded(index, name, size, global_view(pixels), candidates=_Candidates.cut(pixels))
+        return _Decoded(index, name, size, global_view(pixels), pixels)
 
 
 @dataclass
@@ -168,13 +222,22 @@ class Detector:
     """
 
     def __init__(self, model: FusedDetector, info: CheckpointInfo, device: str = "auto", batch_size: int = 16,
-                 workers: int = 0, threshold: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 workers: int = 0, threshold: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 precision: str = "auto", channels_last: bool = False, candidate_crops: bool = True) -> None:
+        """precision: auto (fp32 on CPU, fp16 autocast on CUDA, bf16 on MPS), fp32, bf16 or fp16;
+        channels_last: NHWC tensors (faster convolutions on some CPUs); candidate_crops: large images
+        travel from the decode workers as their PSM candidate crops (same results, less memory)."""
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         if workers < 0:
             raise ValueError("workers must be 0 or more")
         self.device = resolve_device(device)
+        self.autocast_dtype = autocast_dtype(self.device, precision)
+        self.channels_last = channels_last
+        self.candidate_crops = candidate_crops
         self.model = model.to(self.device).eval()
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.info = info
         self.batch_size = batch_size
         self.workers = workers
@@ -208,7 +271,8 @@ class Detector:
     def _batches(self, items: list, evidence: bool) -> Iterator[tuple[list[Prediction], list[Evidence | None]]]:
         if not items:
             return
-        loader = DataLoader(_DecodeDataset(items, self.max_pixels), batch_size=self.batch_size,
+        cut = self.candidate_crops and self.model.config.patches == "psm"
+        loader = DataLoader(_DecodeDataset(items, self.max_pixels, cut), batch_size=self.batch_size,
                             num_workers=min(self.workers, len(items)), collate_fn=_as_batch,
                             persistent_workers=False, prefetch_factor=2 if self.workers else None)
         for batch in loader:
@@ -226,24 +290,28 @@ class Detector:
                 results[decoded.index] = self._prediction(decoded, prob, image_boxes, image_scores)
                 if evidence:
                     extras[decoded.index] = Evidence(found["activation"][i], found["attention"][:, i],
-                                                     found["crops"][i], view_box(*decoded.pixels.shape[-2:]))
+                                                     found["crops"][i], view_box(*decoded.size))
         return [results[d.index] for d in batch], [extras.get(d.index) for d in batch]
 
     def _autocast(self):
-        if self.device.type == "cpu":
+        if self.autocast_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == "cuda" else torch.bfloat16)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
     def _forward(self, good: list[_Decoded], evidence: bool = False) -> tuple[list[float], list[list], list[list], dict]:
         model = self.model
         views = torch.stack([d.view for d in good]).to(self.device, non_blocking=True).float().div_(255)
-        sizes = torch.tensor([list(d.pixels.shape[-2:]) for d in good])
+        sizes = torch.tensor([d.size for d in good])
         with self._autocast():
-            fm = model.features(views)
-            boxes, scores = model.select(fm.float(), sizes, self.generator)
-            crops = crop_patches([d.pixels for d in good], boxes)
-            n, p = crops.shape[:2]
-            local = model.features(crops.flatten(0, 1).to(self.device, non_blocking=True))
+            fm = model.features(self._layout(views))
+        boxes, scores = model.select(fm.float(), sizes, self.generator)
+        crops = resize_patches([d.native_crops(b) for d, b in zip(good, boxes.tolist())], self.device)
+        n, p = crops.shape[:2]
+        with self._autocast():
+            local = model.features(self._layout(crops.flatten(0, 1)))
             logits, attention = model.fuse(model.embed(fm), model.embed(local).view(n, p, -1), need_weights=evidence)
         logits = logits.float() + self.info.logit_bias
         found = {}
@@ -253,7 +321,7 @@ class Detector:
         return torch.sigmoid(logits).cpu().tolist(), boxes.tolist(), scores.tolist(), found
 
     def _prediction(self, decoded: _Decoded, probability: float, boxes: list, scores: list) -> Prediction:
-        height, width = decoded.pixels.shape[-2:]
+        height, width = decoded.size
         patch_sizes = _PATCH_SIZES if self.model.config.patches == "psm" else [INPUT_SIZE] * len(boxes)
         out = [Box(left, top, right, bottom, size, None if np.isnan(score) else round(float(score), 6))
                for (top, left, bottom, right), size, score in zip(boxes, patch_sizes, scores)]

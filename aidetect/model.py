@@ -22,6 +22,7 @@ from .psm import random_boxes, rsz448_boxes, select_boxes
 PatchStrategy = Literal["psm", "random", "rsz448"]
 PATCH_STRATEGIES: tuple[str, ...] = ("psm", "random", "rsz448")
 INPUT_SIZE = 224
+FEATURE_SIZE = INPUT_SIZE // 32  # every backbone has stride 32: a 7 x 7 feature map
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class FusedDetector(nn.Module):
         if image_sizes is None:
             image_sizes = torch.tensor([list(img.shape[-2:]) for img in images])
         boxes, scores = self.select(fm, image_sizes, generator)
-        crops = crop_patches(images, boxes).to(views.device, views.dtype)
+        crops = crop_patches(images, boxes, views.device).to(views.dtype)
         n, p = crops.shape[:2]
         patch_embeddings = self.embed(self.features(crops.flatten(0, 1))).view(n, p, -1)
         logits, attention = self.fuse(global_embedding, patch_embeddings, need_weights)
@@ -125,19 +126,33 @@ def activation_of(fm: torch.Tensor) -> torch.Tensor:
     return fm.detach().float().sum(dim=1)
 
 
-def crop_patches(images: list[torch.Tensor] | torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+def crop_patches(images: list[torch.Tensor] | torch.Tensor, boxes: torch.Tensor,
+                 device: torch.device | str | None = None) -> torch.Tensor:
     """Cut each box from its full-resolution image (3 x H x W, uint8 or float in [0, 1]) and bring it
-    to 224 x 224: 224 crops as they are, others bilinear with align_corners=True as the published code.
-    Returns N x P x 3 x 224 x 224 float in [0, 1]."""
-    out = []
-    for image, image_boxes in zip(images, boxes.tolist()):
-        image = image.float() / 255 if image.dtype == torch.uint8 else image.float()
-        patches = []
-        for top, left, bottom, right in image_boxes:
-            patch = image[:, top:bottom, left:right]
-            if patch.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-                patch = F.interpolate(patch[None], size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
-                                      align_corners=True)[0]
-            patches.append(patch)
-        out.append(torch.stack(patches))
-    return torch.stack(out)
+    to 224 x 224 (see `resize_patches`). Returns N x P x 3 x 224 x 224 float in [0, 1]."""
+    return resize_patches([cut_boxes(image, image_boxes) for image, image_boxes in zip(images, boxes.tolist())], device)
+
+
+def cut_boxes(image: torch.Tensor, boxes: list[list[int]]) -> list[torch.Tensor]:
+    """Views of `image` (3 x H x W) for boxes [top, left, bottom, right]: slicing copies nothing."""
+    return [image[:, top:bottom, left:right] for top, left, bottom, right in boxes]
+
+
+def resize_patches(patches: list[list[torch.Tensor]], device: torch.device | str | None = None) -> torch.Tensor:
+    """N lists of P native crops (3 x h x w, uint8 or float in [0, 1]) -> N x P x 3 x 224 x 224 float on
+    `device` (default: the crops'). 224 crops stay as they are, others are resized bilinear with
+    align_corners=True as in the published code. Only the crops are converted to float (never a
+    whole image), and crops of one shape travel and resize as one batch: 112 crops in one call."""
+    flat = [patch for row in patches for patch in row]
+    device = flat[0].device if device is None else device
+    out = torch.empty(len(flat), 3, INPUT_SIZE, INPUT_SIZE, device=device)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, patch in enumerate(flat):
+        groups.setdefault(tuple(patch.shape[-2:]), []).append(i)
+    for shape, index in groups.items():
+        batch = torch.stack([flat[i] for i in index]).to(device, non_blocking=True)
+        batch = batch.float() / 255 if batch.dtype == torch.uint8 else batch.float()
+        if shape != (INPUT_SIZE, INPUT_SIZE):
+            batch = F.interpolate(batch, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=True)
+        out[torch.tensor(index, device=device)] = batch
+    return out.view(len(patches), -1, 3, INPUT_SIZE, INPUT_SIZE)

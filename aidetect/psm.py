@@ -45,6 +45,20 @@ def window_boxes(index: torch.Tensor, map_size: tuple[int, int], fm_size: tuple[
     return torch.cat((top_left, bottom_right), dim=1)
 
 
+def candidate_boxes(image_size: tuple[int, int], fm_size: tuple[int, int]) -> list[torch.Tensor]:
+    """Every box `select_boxes` can return for an image of `image_size` (H, W), per entry of WINDOWS:
+    one row per window position, row-major (K x 4). The choice depends on the pixels, the candidates
+    only on the size, so a decode worker can cut them all before the model has seen the image."""
+    h, w = fm_size
+    sizes = torch.tensor([image_size], dtype=torch.int64)
+    out = []
+    for window, patch, _ in WINDOWS:
+        sh, sw = h - window + 1, w - window + 1
+        index = torch.cartesian_prod(torch.arange(sh), torch.arange(sw))
+        out.append(window_boxes(index, (sh, sw), (h, w), sizes.expand(len(index), 2), patch))
+    return out
+
+
 @torch.no_grad()
 def select_boxes(fm: torch.Tensor, image_sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The PSM: 3 windows of 3x3 then 3 of 2x2, greedy argmax with 3x3 suppression.
