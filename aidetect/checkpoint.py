@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -101,7 +102,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[CheckpointInfo, dict[str, 
         hint = "" if path != default_weights_path() else " (the default checkpoint is missing: reinstall aidetect or pass --weights)"
         raise CheckpointError(f"{path}: no such checkpoint file{hint}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns on some corrupt files before failing: one line is ours
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, random bytes...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable aidetect checkpoint ({reason[:200]})") from None
