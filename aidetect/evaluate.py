@@ -73,7 +73,7 @@ class _PerturbedFiles(Dataset):
         path, perturbation = self.jobs[index]
         try:
             return Image.fromarray(perturbation(load_image(path, self.max_pixels)))
-        except ImageError as exc:
+        except (ImageError, ValueError) as exc:  # unreadable, or too large for the perturbation
             return str(exc)
 
 

@@ -40,11 +40,15 @@ class Perturbation:
         return {"jpeg_quality": self.jpeg_quality, "blur_sigma": self.blur_sigma}
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        """Perturb an H x W x 3 uint8 RGB array; returns a new array (or the same one if nothing to do)."""
-        if self.blur_sigma:
-            pixels = gaussian_blur(pixels, self.blur_sigma)
-        if self.jpeg_quality is not None:
-            pixels = jpeg_roundtrip(pixels, self.jpeg_quality)
+        """Perturb an H x W x 3 uint8 RGB array; returns a new array (or the same one if nothing to do).
+        Raises ValueError for an image the perturbation cannot handle (JPEG stops at 65500 pixels a side)."""
+        try:
+            if self.blur_sigma:
+                pixels = gaussian_blur(pixels, self.blur_sigma)
+            if self.jpeg_quality is not None:
+                pixels = jpeg_roundtrip(pixels, self.jpeg_quality)
+        except (OSError, cv2.error) as exc:
+            raise ValueError(f"{self.label} failed: {str(exc).strip().splitlines()[-1][:200]}") from None
         return pixels
 
 

@@ -49,6 +49,8 @@ def test_perturbations_change_pixels_as_asked():
     both = Perturbation(jpeg_quality=50, blur_sigma=1.0)
     assert np.array_equal(both(pixels), jpeg_roundtrip(gaussian_blur(pixels, 1.0), 50))
     assert both.label == "blur 1, jpeg 50" and Perturbation().label == "none"
+    with pytest.raises(ValueError, match="jpeg 90 failed"):
+        Perturbation(jpeg_quality=90)(np.zeros((1, 70000, 3), np.uint8))  # beyond JPEG's 65500 pixels
     with pytest.raises(ValueError):
         Perturbation(jpeg_quality=0)
     with pytest.raises(ValueError):
