@@ -360,5 +360,44 @@ def convert(
               highlight=False)
 
 
+@app.command()
+def explain(
+    paths: List[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for <name>.explain.png and <name>.explain.json."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
+    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes (0: decode in this process)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images with more pixels than this."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for more than a few images."),
+) -> None:
+    """Explain predictions: a picture per image with the chosen patches, the activation map and the attention
+    each patch got, plus the same numbers as JSON. Two inputs with the same name get a-2, a-3..."""
+    from .explain import explain_inputs
+
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"--out {out_dir}: exists and is not a folder")
+    detector = load_detector(weights, device=device, batch_size=batch_size, workers=workers,
+                             threshold=threshold, max_pixels=max_pixels)
+    items = list(iter_inputs(paths, recursive=recursive))
+    if not items:
+        fail("no images found in the given paths", EXIT_SOME_FAILED)
+    failed = 0
+    for result in _with_progress(explain_inputs(detector, items, out_dir), len(items),
+                                 progress and len(items) >= PROGRESS_MIN_ITEMS):
+        p = result.prediction
+        if p.ok:
+            out.print(f"{p.path}: {p.probability:.4f} {p.verdict} -> {result.picture}", highlight=False, markup=False,
+                      soft_wrap=True)
+        else:
+            failed += 1
+            err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False, soft_wrap=True)
+    err.print(f"{len(items)} inputs: {len(items) - failed} explained in {out_dir}, {failed} unreadable", highlight=False,
+              markup=False)
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
 def main() -> None:
     app()
