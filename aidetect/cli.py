@@ -19,6 +19,7 @@ from .engine import Detector, Prediction
 from .formats import csv_text, json_document, prediction_json, results_table
 from .images import DEFAULT_MAX_PIXELS
 from .inputs import iter_inputs
+from .report import ScanReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tell AI-generated images from real photographs (fused global + local patches).")
@@ -84,6 +85,7 @@ def scan(
     recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images with more pixels than this."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for more than a few images."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write an HTML report with explanation pictures to this folder."),
 ) -> None:
     """Scan images: probability of being AI-generated, verdict, and the patches that drove it."""
     chosen = [f for f, on in ((OutputFormat.json, as_json), (OutputFormat.jsonl, as_jsonl), (OutputFormat.csv, as_csv)) if on]
@@ -97,7 +99,11 @@ def scan(
     items = list(iter_inputs(paths, recursive=recursive))
     if not items:
         fail("no images found in the given paths", EXIT_SOME_FAILED)
-    stream = _with_progress(detector.iter_predict(items), len(items), progress and len(items) >= PROGRESS_MIN_ITEMS)
+    if report and report.exists() and not report.is_dir():
+        fail(f"--report {report}: exists and is not a folder")
+    scan_report = ScanReport(report) if report else None
+    results = scan_report.scan(detector, items) if scan_report else detector.iter_predict(items)
+    stream = _with_progress(results, len(items), progress and len(items) >= PROGRESS_MIN_ITEMS)
 
     predictions: list[Prediction] = []
     if fmt is OutputFormat.jsonl:  # streamed: each line as soon as its batch is done
@@ -123,6 +129,8 @@ def scan(
                     handle.write(text)
             else:
                 sys.stdout.write(text)
+    if scan_report:
+        err.print(f"report: {scan_report.write(checkpoint_summary(detector))}", highlight=False, markup=False)
     failed = sum(1 for p in predictions if not p.ok)
     flagged = sum(1 for p in predictions if p.verdict == "generated")
     err.print(f"{len(predictions)} inputs: {flagged} generated, {len(predictions) - flagged - failed} real, "
