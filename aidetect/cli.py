@@ -407,5 +407,54 @@ def explain(
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
+# --- bench (logic in bench.py, tables in benchreport.py) ---
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        fail(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
+@app.command()
+def bench(
+    backbone: str = typer.Option("efficientnet_lite0", "--backbone", help="Backbone with random weights (speed only)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="A checkpoint instead of random weights (use it with --check-dir)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
+    repeats: int = typer.Option(5, "--repeats", "-n", min=1, help="Timed repeats of each measurement (median, min, max)."),
+    batches: str = typer.Option("1,4,16,64", "--batches", help="Batch sizes to compare with one by one."),
+    sizes: str = typer.Option("256,1024,4000", "--sizes", help="Sides of the generated JPEGs for the end-to-end scans."),
+    images: int = typer.Option(32, "--images", min=1, help="JPEGs per size in the end-to-end scans."),
+    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch intra-op threads (default: torch's)."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="Also measure channels-last tensors."),
+    bf16: bool = typer.Option(False, "--bf16", help="Also measure bf16 autocast."),
+    check_dir: Optional[Path] = typer.Option(None, "--check-dir", help="Images to compare the speed-ups' probabilities with fp32 on."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Measure speed and memory here: backbone floor, fused overhead, end-to-end scans, batching, CPU speed-ups."""
+    from .bench import BenchConfig, run_bench
+    from .benchreport import bench_json, bench_tables
+
+    config = BenchConfig(backbone=backbone, weights=str(weights) if weights else None, device=device,
+                         batch_size=batch_size, repeats=repeats, batches=_int_list(batches), sizes=_int_list(sizes),
+                         images=images, workers=workers, threads=threads, channels_last=channels_last, bf16=bf16,
+                         check_dir=str(check_dir) if check_dir else None)
+    try:
+        report = run_bench(config, lambda stage: err.print(f"bench: {stage}", highlight=False))
+    except (CheckpointError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        sys.stdout.write(bench_json(report))
+        return
+    for table in bench_tables(report):
+        out.print(table)
+
+
 def main() -> None:
     app()

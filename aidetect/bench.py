@@ -1,0 +1,357 @@
+"""`aidetect bench`: how fast the detector runs here, and where the time goes.
+
+Seven backbone passes per image (one global view, six patches) are the floor: everything around
+them (decoding, patch selection, cropping, fusion) should be nearly free. The bench measures that
+floor, the fused model on tensors already in memory (the overhead ratio is floor time / fused
+time, 1.0 = free), whole scans of generated JPEG folders through `Detector` with its decode
+workers (throughput and peak memory of the process tree), the gain of batching, and optional CPU
+speed-ups (channels-last, bf16 autocast) with their largest probability change on real images.
+Random weights are fine for speed; pass a checkpoint to check a speed-up against the real model.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .checkpoint import CheckpointInfo, load_checkpoint
+from .engine import Detector, _Decoded, global_view
+from .inputs import iter_inputs
+from .model import INPUT_SIZE, FusedDetector, ModelConfig
+from .psm import NUM_PATCHES
+
+
+@dataclass
+class BenchConfig:
+    """What to measure; the defaults are the issue's (an idle machine takes a few minutes)."""
+
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None  # a checkpoint instead of random weights (its backbone wins)
+    device: str = "auto"
+    batch_size: int = 16
+    repeats: int = 5
+    batches: tuple[int, ...] = (1, 4, 16, 64)
+    sizes: tuple[int, ...] = (256, 1024, 4000)  # square JPEGs for the end-to-end scans
+    images: int = 32  # JPEGs per size
+    workers: int = 2
+    ready_size: int = 1024  # full-resolution side of the in-memory images
+    threads: int | None = None
+    channels_last: bool = False
+    bf16: bool = False
+    check_dir: str | None = None
+
+
+@dataclass
+class Rate:
+    """Images per second: median over repeats, and the slowest and fastest repeat."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, images: int, seconds: list[float]) -> "Rate":
+        return cls(images / statistics.median(seconds), images / max(seconds), images / min(seconds))
+
+
+@dataclass
+class EndToEnd:
+    size: int
+    images: int
+    path: str  # "auto": large images as candidate crops; "whole": every image sent whole
+    rate: Rate
+    peak_rss_mb: float | None  # process tree, DataLoader workers included (sum of RSS)
+
+
+@dataclass
+class Batching:
+    batch: int
+    rate: Rate
+    speedup: float  # over batch 1
+
+
+@dataclass
+class Variant:
+    name: str
+    dtype: str
+    channels_last: bool
+    rate: Rate
+    speedup: float  # over the fp32 baseline
+    max_probability_diff: float | None  # over --check-dir, against the fp32 baseline
+    checked: int
+
+
+@dataclass
+class Environment:
+    device: str
+    device_name: str
+    dtype: str
+    torch: str
+    threads: int
+    interop_threads: int
+    cpus: int | None
+    python: str
+
+
+@dataclass
+class BenchReport:
+    config: BenchConfig
+    environment: Environment
+    backbone: Rate  # 7 x batch 224-px passes, per image
+    fused: Rate  # the whole model on in-memory tensors
+    overhead_ratio: float  # backbone time / fused time (1.0: everything else is free)
+    baseline_rss_mb: float | None
+    end_to_end: list[EndToEnd] = field(default_factory=list)
+    batching: list[Batching] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)
+
+
+class PeakRss:
+    """Peak resident memory of this process and all its descendants (Linux /proc), sampled in a thread.
+
+    Forked workers share pages with the parent, so the sum over-counts them: a ceiling, comparable
+    between runs of the same program."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak = self.tree_bytes()  # None where there is no /proc
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def tree_bytes() -> int | None:
+        if not os.path.exists(f"/proc/{os.getpid()}/statm"):
+            return None
+        parents: dict[int, list[int]] = {}
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                        ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                parents.setdefault(ppid, []).append(int(entry.name))
+        total, todo, page = 0, [os.getpid()], os.sysconf("SC_PAGE_SIZE")
+        while todo:
+            pid = todo.pop()
+            todo += parents.get(pid, [])
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as handle:
+                    total += int(handle.read().split()[1]) * page
+            except (OSError, IndexError, ValueError):
+                pass  # it ended between the listing and now
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.tree_bytes())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakRss":
+        if self.peak is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.peak is not None:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, self.tree_bytes())
+
+
+def _mb(nbytes: int | None) -> float | None:
+    return None if nbytes is None else round(nbytes / 2**20, 1)
+
+
+def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None], warmup: bool = True) -> list[float]:
+    """Wall seconds of `repeats` calls (after one untimed call when `warmup`)."""
+    if warmup:
+        fn()
+    seconds = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def photo_like(size: int, seed: int) -> np.ndarray:
+    """A size x size RGB image that compresses like a photo: smooth colour fields plus sensor-like noise."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (size // 64 + 2, size // 64 + 2, 3), dtype=np.uint8))
+    smooth = np.asarray(coarse.resize((size, size), Image.Resampling.BICUBIC), dtype=np.int16)
+    return np.clip(smooth + rng.normal(0, 4, smooth.shape), 0, 255).astype(np.uint8)
+
+
+def make_jpeg_folder(root: Path, size: int, count: int, distinct: int = 4) -> list[Path]:
+    """`count` JPEGs (q90) of size x size; a few distinct ones, copied, since only their decoding cost matters."""
+    folder = root / f"{size}px"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"{i:04d}.jpg"
+        if i < distinct:
+            Image.fromarray(photo_like(size, seed=i)).save(path, quality=90)
+        else:
+            shutil.copyfile(paths[i % distinct], path)
+        paths.append(path)
+    return paths
+
+
+def ready_items(count: int, size: int) -> list[_Decoded]:
+    """Decoded inputs as the engine receives them (global view + full-resolution pixels), in memory."""
+    generator = torch.Generator().manual_seed(0)
+    items = []
+    for i in range(count):
+        pixels = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=generator)
+        items.append(_Decoded(i, f"<ready {i}>", (size, size), global_view(pixels), pixels))
+    return items
+
+
+def load_model(config: BenchConfig) -> tuple[FusedDetector, CheckpointInfo]:
+    """The checkpoint, or the backbone with seeded random weights (no download)."""
+    if config.weights:
+        return load_checkpoint(config.weights)
+    torch.manual_seed(0)
+    model = FusedDetector(ModelConfig(backbone=config.backbone)).eval()
+    return model, CheckpointInfo(Path("<random weights>"), model.config, {"threshold": 0.5})
+
+
+def build_detector(config: BenchConfig, model: FusedDetector, info: CheckpointInfo, **options) -> Detector:
+    """A Detector on its own copy of `model`: variants change its memory format, never the baseline's."""
+    return Detector(copy.deepcopy(model), info, device=config.device, batch_size=config.batch_size,
+                    workers=config.workers, **options)
+
+
+def _sync(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def backbone_rate(detector: Detector, batch: int, repeats: int) -> Rate:
+    """The floor: the backbone alone on `batch` global views and 6 x `batch` patches, all 224 px."""
+    generator = torch.Generator().manual_seed(0)
+    views = torch.randn(batch, 3, INPUT_SIZE, INPUT_SIZE, generator=generator).to(detector.device)
+    crops = torch.randn(batch * NUM_PATCHES, 3, INPUT_SIZE, INPUT_SIZE, generator=generator).to(detector.device)
+    views, crops = detector._layout(views), detector._layout(crops)
+    backbone = detector.model.backbone
+
+    @torch.inference_mode()
+    def run() -> None:
+        with detector._autocast():
+            backbone(views)
+            backbone(crops)
+
+    return Rate.of(batch, timed(run, repeats, _sync(detector.device)))
+
+
+def fused_rate(detector: Detector, items: list[_Decoded], batch: int, repeats: int) -> Rate:
+    """The whole model (PSM, crops, local pass, fusion, results) on in-memory inputs, `batch` at a time."""
+
+    def run() -> None:
+        for start in range(0, len(items), batch):
+            detector.predict_decoded(items[start:start + batch])
+
+    return Rate.of(len(items), timed(run, repeats, _sync(detector.device)))
+
+
+def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repeats: int) -> EndToEnd:
+    """Files to results through `Detector.predict` (decode workers included), with peak memory."""
+    peaks: list[int | None] = []
+
+    def run() -> None:
+        with PeakRss() as rss:
+            detector.predict(paths)
+        peaks.append(rss.peak)
+
+    seconds = timed(run, repeats, _sync(detector.device), warmup=False)
+    return EndToEnd(size, len(paths), path, Rate.of(len(paths), seconds), _mb(max(peaks, key=lambda p: p or 0)))
+
+
+def max_probability_diff(baseline: Detector, variant: Detector, paths: list[str]) -> float | None:
+    pairs = [(a.probability, b.probability) for a, b in zip(baseline.predict(paths), variant.predict(paths))
+             if a.ok and b.ok]
+    return max((abs(a - b) for a, b in pairs), default=None)
+
+
+def environment(detector: Detector) -> Environment:
+    device = detector.device
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    dtype = detector.autocast_dtype or torch.float32
+    return Environment(str(device), name, str(dtype).replace("torch.", ""), torch.__version__, torch.get_num_threads(),
+                       torch.get_num_interop_threads(), os.cpu_count(), platform.python_version())
+
+
+def variants_wanted(config: BenchConfig) -> list[tuple[str, bool, bool]]:
+    """(name, channels_last, bf16) of each speed-up asked for, and their combination."""
+    wanted = []
+    if config.channels_last:
+        wanted.append(("channels-last", True, False))
+    if config.bf16:
+        wanted.append(("bf16", False, True))
+    if config.channels_last and config.bf16:
+        wanted.append(("channels-last + bf16", True, True))
+    return wanted
+
+
+def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stage: None) -> BenchReport:
+    """Every measurement of the report, in order; `on_stage` hears what is being measured."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    model, info = load_model(config)
+    detector = build_detector(config, model, info)
+    repeats, batch = config.repeats, config.batch_size
+    baseline_rss = PeakRss.tree_bytes()
+
+    on_stage(f"backbone alone, batch {batch}")
+    floor = backbone_rate(detector, batch, repeats)
+    on_stage(f"fused model on in-memory {config.ready_size} px images, batch {batch}")
+    pool = ready_items(max((batch, *config.batches)), config.ready_size)
+    fused = fused_rate(detector, pool[:batch], batch, repeats)
+    report = BenchReport(config, environment(detector), floor, fused, fused.median / floor.median, _mb(baseline_rss))
+
+    with tempfile.TemporaryDirectory(prefix="aidetect-bench-") as tmp:
+        for size in config.sizes:
+            on_stage(f"generating {config.images} JPEGs of {size} px")
+            paths = make_jpeg_folder(Path(tmp), size, config.images)
+            on_stage(f"end-to-end scan, {size} px")
+            report.end_to_end.append(end_to_end(detector, paths, size, "auto", repeats))
+            if size == max(config.sizes) and detector.model.config.patches == "psm":
+                on_stage(f"end-to-end scan, {size} px, whole images from the workers")
+                whole = build_detector(config, model, info, candidate_crops=False)
+                report.end_to_end.append(end_to_end(whole, paths, size, "whole", repeats))
+            shutil.rmtree(paths[0].parent)
+
+    for size in config.batches:
+        on_stage(f"batch {size} vs one by one")
+        items = pool[:max(config.batches)]
+        rate = fused_rate(detector, items, size, repeats)
+        report.batching.append(Batching(size, rate, 0.0))
+    one = next((b.rate.median for b in report.batching if b.batch == 1), None)
+    for entry in report.batching:
+        entry.speedup = entry.rate.median / one if one else float("nan")
+
+    check = [item.path for item in iter_inputs([config.check_dir])] if config.check_dir else []
+    for name, channels_last, bf16 in variants_wanted(config):
+        on_stage(f"variant {name}")
+        variant = build_detector(config, model, info, channels_last=channels_last, precision="bf16" if bf16 else "auto")
+        rate = fused_rate(variant, pool[:batch], batch, repeats)
+        diff = max_probability_diff(detector, variant, check) if check else None
+        dtype = str(variant.autocast_dtype or torch.float32).replace("torch.", "")
+        report.variants.append(Variant(name, dtype, channels_last, rate, rate.median / fused.median, diff, len(check)))
+    return report
+

@@ -1,0 +1,52 @@
+"""`aidetect bench` runs end to end with small settings and counts worker memory (no timings judged here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from aidetect.bench import BenchConfig, PeakRss, run_bench
+from aidetect.benchreport import bench_tables
+from conftest import run_cli, write_image
+
+SMALL = dict(backbone="tiny", device="cpu", batch_size=2, repeats=1, batches=(1, 2), sizes=(64, 300), images=2,
+             workers=0, ready_size=256)
+
+
+def test_bench_reports_every_measurement(tmp_path):
+    check = [write_image(tmp_path / f"{i}.png", 80, 60, seed=i) for i in range(2)]
+    stages = []
+    report = run_bench(BenchConfig(**SMALL, channels_last=True, check_dir=str(tmp_path)), stages.append)
+    assert report.backbone.median > 0 and report.fused.median > 0 and report.overhead_ratio > 0
+    assert [(e.size, e.path) for e in report.end_to_end] == [(64, "auto"), (300, "auto"), (300, "whole")]
+    assert all(e.peak_rss_mb >= report.baseline_rss_mb * 0.5 for e in report.end_to_end)
+    assert [b.batch for b in report.batching] == [1, 2] and report.batching[0].speedup == 1.0
+    (variant,) = report.variants
+    assert variant.name == "channels-last" and variant.checked == len(check)
+    assert variant.max_probability_diff < 1e-4  # same weights, another memory layout
+    assert report.environment.dtype == "float32" and stages
+    assert len(bench_tables(report)) == 5
+
+
+def test_bench_cli_json():
+    result = run_cli("bench", "--backbone", "tiny", "--device", "cpu", "--repeats", "1", "--batches", "1",
+                     "--sizes", "64", "--images", "1", "--batch-size", "1", "--workers", "0", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["config"]["backbone"] == "tiny" and doc["environment"]["torch"]
+    assert doc["end_to_end"][0]["rate"]["median"] > 0 and doc["variants"] == []
+
+
+def test_bench_cli_rejects_bad_lists():
+    assert run_cli("bench", "--batches", "1,x").exit_code == 2
+
+
+def test_peak_rss_counts_child_processes():
+    hold = "import time; x = bytearray(300 * 2**20); print('ready', flush=True); time.sleep(1.0)"
+    with PeakRss(interval=0.02) as rss:
+        before = rss.peak
+        child = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        child.wait()
+    assert rss.peak - before > 250 * 2**20
