@@ -99,8 +99,8 @@ def scan(
     items = list(iter_inputs(paths, recursive=recursive))
     if not items:
         fail("no images found in the given paths", EXIT_SOME_FAILED)
-    if report and report.exists() and not report.is_dir():
-        fail(f"--report {report}: exists and is not a folder")
+    if report:
+        make_folder(report, "--report")
     scan_report = ScanReport(report) if report else None
     results = scan_report.scan(detector, items) if scan_report else detector.iter_predict(items)
     stream = _with_progress(results, len(items), progress and len(items) >= PROGRESS_MIN_ITEMS)
@@ -368,6 +368,14 @@ def convert(
               highlight=False)
 
 
+def make_folder(path: Path, option: str) -> None:
+    """Create an output folder up front, so that a bad one is a usage error before any work."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{option} {path}: cannot create this folder ({exc.strerror or exc})")
+
+
 @app.command()
 def explain(
     paths: List[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
@@ -385,8 +393,7 @@ def explain(
     each patch got, plus the same numbers as JSON. Two inputs with the same name get a-2, a-3..."""
     from .explain import explain_inputs
 
-    if out_dir.exists() and not out_dir.is_dir():
-        fail(f"--out {out_dir}: exists and is not a folder")
+    make_folder(out_dir, "--out")
     detector = load_detector(weights, device=device, batch_size=batch_size, workers=workers,
                              threshold=threshold, max_pixels=max_pixels)
     items = list(iter_inputs(paths, recursive=recursive))

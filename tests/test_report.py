@@ -168,3 +168,10 @@ def test_report_in_headless_chromium(scanned, tmp_path):
             print(f"report screenshot: {screenshot}")
         finally:
             context.close()
+
+
+def test_report_into_a_file_is_a_usage_error(tiny_checkpoint, tmp_path):
+    blocker = tmp_path / "report"
+    blocker.write_text("")
+    result = run_cli("scan", "-w", tiny_checkpoint, *SCAN_OPTIONS, write_image(tmp_path / "a.png"), "--report", blocker)
+    assert result.exit_code == 2 and "--report" in result.stderr
