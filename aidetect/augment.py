@@ -27,6 +27,10 @@ class AugmentConfig:
     reencode_prob: float = 0.0
     reencode_quality: tuple[int, int] = (70, 100)
     crop: tuple[int, int] = (224, 368)  # side range of the random native-resolution square crop
+    # Resampling robustness (not in the paper): downscale both classes alike with this probability,
+    # by a factor in `rescale`, so that "was resized" (common for real photos online) is no class cue.
+    rescale_prob: float = 0.0
+    rescale: tuple[float, float] = (0.5, 1.0)
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -57,8 +61,20 @@ def random_crop(image: np.ndarray, rng: np.random.Generator, sides: tuple[int, i
     return image[top:top + side, left:left + side]
 
 
+def downscale(image: np.ndarray, factor: float, min_side: int) -> np.ndarray:
+    """Area-averaged downscale by `factor`, never below `min_side` pixels on the shorter side."""
+    height, width = image.shape[:2]
+    factor = min(1.0, max(factor, min_side / min(height, width)))
+    if factor >= 1.0:
+        return image
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
-    """Crop, align formats, then the paper's blur, JPEG and flip."""
+    """Rescale, crop, align formats, then the paper's blur, JPEG and flip."""
+    if rng.random() < config.rescale_prob:
+        image = downscale(image, float(rng.uniform(*config.rescale)), config.crop[0])
     image = random_crop(image, rng, config.crop)
     if rng.random() < config.reencode_prob:
         image = jpeg(image, int(rng.integers(config.reencode_quality[0], config.reencode_quality[1] + 1)))

@@ -86,19 +86,29 @@ def scan(
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images with more pixels than this."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for more than a few images."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write an HTML report with explanation pictures to this folder."),
+    resume: bool = typer.Option(False, "--resume", help="With --jsonl --output: append each result as it comes; after a kill, the same command scans only what is missing."),
 ) -> None:
-    """Scan images: probability of being AI-generated, verdict, and the patches that drove it."""
+    """Scan images: probability of being AI-generated, verdict, and the patches that drove it.
+    Several GPUs or machines: torchrun --nproc_per_node=N -m aidetect scan ... --jsonl --output FILE."""
+    from .distributed_scan import Shard
+
+    shard = Shard.from_env()
     chosen = [f for f, on in ((OutputFormat.json, as_json), (OutputFormat.jsonl, as_jsonl), (OutputFormat.csv, as_csv)) if on]
     if output_format:
         chosen.append(output_format)
     if len(set(chosen)) > 1:
         fail("choose one output format: --json, --jsonl, --csv or --format")
     fmt = chosen[0] if chosen else OutputFormat.table
-    detector = load_detector(weights, device=device, batch_size=batch_size, workers=workers,
+    sharded = resume or shard.world > 1
+    if sharded and (fmt is not OutputFormat.jsonl or not output or report):
+        fail("--resume and multi-process scans write JSON lines to a file: use --jsonl --output FILE (no --report)")
+    detector = load_detector(weights, device=shard.device(device), batch_size=batch_size, workers=workers,
                              threshold=threshold, max_pixels=max_pixels)
     items = list(iter_inputs(paths, recursive=recursive))
     if not items:
         fail("no images found in the given paths", EXIT_SOME_FAILED)
+    if sharded:
+        _scan_to_file(detector, items, output, shard, resume, progress)
     if report:
         make_folder(report, "--report")
     scan_report = ScanReport(report) if report else None
@@ -136,6 +146,25 @@ def scan(
     err.print(f"{len(predictions)} inputs: {flagged} generated, {len(predictions) - flagged - failed} real, "
               f"{failed} unreadable", highlight=False)
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def _scan_to_file(detector: Detector, items: list, output: Path, shard, resume: bool, progress: bool) -> None:
+    """Resumable and multi-process scans (distributed_scan.py); rank 0 prints the totals of the whole file."""
+    from .distributed_scan import scan_to_jsonl
+    from .resume import ResultsError
+
+    def wrap(stream: Iterator[Prediction], total: int) -> Iterator[Prediction]:
+        return _with_progress(stream, total, progress and shard.rank == 0 and total >= PROGRESS_MIN_ITEMS)
+
+    try:
+        totals = scan_to_jsonl(detector, items, output, shard, resume, wrap)
+    except ResultsError as exc:
+        fail(str(exc), EXIT_SOME_FAILED)
+    if shard.rank == 0:
+        err.print(f"{totals.count} inputs: {totals.generated} generated, "
+                  f"{totals.count - totals.generated - totals.failed} real, {totals.failed} unreadable "
+                  f"(all in {output})", highlight=False)
+    raise typer.Exit(EXIT_SOME_FAILED if totals.failed else EXIT_OK)
 
 
 class _stdout:
@@ -203,6 +232,7 @@ def train(
     blur_prob: float = typer.Option(0.1, "--blur-prob", min=0.0, max=1.0),
     jpeg_prob: float = typer.Option(0.1, "--jpeg-prob", min=0.0, max=1.0),
     reencode_prob: float = typer.Option(0.0, "--reencode-prob", min=0.0, max=1.0, help="Re-encode both classes as JPEG (format alignment)."),
+    rescale_prob: float = typer.Option(0.0, "--rescale-prob", min=0.0, max=1.0, help="Downscale both classes alike (resampling robustness)."),
     flip: bool = typer.Option(True, "--flip/--no-flip"),
     patience: int = typer.Option(5, "--early-stop", min=1, help="Stop after this many epochs without a better val AP."),
     seed: int = typer.Option(0, "--seed"),
@@ -237,7 +267,8 @@ def train(
                     init=str(init) if init else None, epochs=epochs, warmup_epochs=warmup_epochs,
                     freeze_backbone=freeze_backbone, batch_size=batch_size, micro_batch=micro_batch, lr=lr,
                     early_stop=patience, epoch_size=epoch_size, seed=seed, device=device, workers=workers,
-                    augment=AugmentConfig(blur_prob=blur_prob, jpeg_prob=jpeg_prob, reencode_prob=reencode_prob, flip=flip))
+                    augment=AugmentConfig(blur_prob=blur_prob, jpeg_prob=jpeg_prob, reencode_prob=reencode_prob,
+                                          rescale_prob=rescale_prob, flip=flip))
                 trainer = Trainer(config, on_progress=on_progress)
             best = trainer.fit()
         except (ValueError, CheckpointError, DatasetError) as exc:
