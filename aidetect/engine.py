@@ -124,16 +124,21 @@ class _Candidates:
     image, cross from the worker to the main process, which then takes the 6 chosen ones."""
 
     boxes: list[torch.Tensor]  # per PSM window size: K x 4 [top, left, bottom, right]
-    crops: list[torch.Tensor]  # per PSM window size: K x 3 x patch x patch uint8
+    crops: list[torch.Tensor]  # per PSM window size: K x patch x patch x 3 uint8 (the decoder's layout)
 
     @classmethod
-    def cut(cls, pixels: torch.Tensor) -> "_Candidates":
-        boxes = candidate_boxes(tuple(pixels.shape[-2:]), (FEATURE_SIZE, FEATURE_SIZE))
-        return cls(boxes, [torch.stack(cut_boxes(pixels, group.tolist())) for group in boxes])
+    def cut(cls, array: np.ndarray) -> "_Candidates":
+        """From H x W x 3 pixels; numpy copies the rows (a few ms), where torch.stack over strided views
+        can take half a second on a busy CPU."""
+        boxes = candidate_boxes(array.shape[:2], (FEATURE_SIZE, FEATURE_SIZE))
+        crops = [np.stack([array[top:bottom, left:right] for top, left, bottom, right in group.tolist()])
+                 for group in boxes]
+        return cls(boxes, [torch.from_numpy(group) for group in crops])
 
     def pick(self, boxes: list[list[int]]) -> list[torch.Tensor]:
+        """The chosen crops as 3 x patch x patch views."""
         where = {tuple(box): (g, k) for g, group in enumerate(self.boxes) for k, box in enumerate(group.tolist())}
-        return [self.crops[g][k] for g, k in (where[tuple(box)] for box in boxes)]
+        return [self.crops[g][k].permute(2, 0, 1) for g, k in (where[tuple(box)] for box in boxes)]
 
 
 @dataclass
@@ -179,13 +184,14 @@ class _DecodeDataset(Dataset):
                 return _Decoded(index, name, error=item.error)
             decode = lambda: load_image(item.path, self.max_pixels)  # noqa: E731
         try:
-            # 3 x H x W over H x W x 3 memory, no copy: the uint8 antialiased resize is fastest on this layout
-            pixels = torch.from_numpy(decode()).permute(2, 0, 1)
+            array = decode()
         except ImageError as exc:
             return _Decoded(index, name, error=str(exc))
-        size = (pixels.shape[1], pixels.shape[2])
-        if self.cut_candidates and min(size) >= INPUT_SIZE and _CANDIDATE_BYTES < pixels.numel():
-            return _Decoded(index, name, size, global_view(pixels), candidates=_Candidates.cut(pixels))
+        # 3 x H x W over H x W x 3 memory, no copy: the uint8 antialiased resize is fastest on this layout
+        pixels = torch.from_numpy(array).permute(2, 0, 1)
+        size = (array.shape[0], array.shape[1])
+        if self.cut_candidates and min(size) >= INPUT_SIZE and _CANDIDATE_BYTES < array.size:
+            return _Decoded(index, name, size, global_view(pixels), candidates=_Candidates.cut(array))
         return _Decoded(index, name, size, global_view(pixels), pixels)
 
 
