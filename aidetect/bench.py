@@ -73,7 +73,8 @@ class EndToEnd:
     images: int
     path: str  # "auto": large images as candidate crops; "whole": every image sent whole
     rate: Rate
-    peak_rss_mb: float | None  # process tree, DataLoader workers included (sum of RSS)
+    peak_rss_mb: float | None  # process tree, DataLoader workers included: sum of RSS (a ceiling)
+    peak_pss_mb: float | None  # the same as PSS: the tree's real footprint
 
 
 @dataclass
@@ -113,54 +114,86 @@ class BenchReport:
     backbone: Rate  # 7 x batch 224-px passes, per image
     fused: Rate  # the whole model on in-memory tensors
     overhead_ratio: float  # backbone time / fused time (1.0: everything else is free)
-    baseline_rss_mb: float | None
+    baseline_rss_mb: float | None  # the process tree before the scans
+    baseline_pss_mb: float | None
     end_to_end: list[EndToEnd] = field(default_factory=list)
     batching: list[Batching] = field(default_factory=list)
     variants: list[Variant] = field(default_factory=list)
 
 
-class PeakRss:
-    """Peak resident memory of this process and all its descendants (Linux /proc), sampled in a thread.
+@dataclass
+class Memory:
+    """Memory of a process tree: the sum of RSS, a ceiling (forked workers share pages with their
+    parent, counted once per process), and of PSS, shared pages split between their users: the
+    tree's real footprint (None where the kernel has no smaps_rollup, before Linux 4.14)."""
 
-    Forked workers share pages with the parent, so the sum over-counts them: a ceiling, comparable
-    between runs of the same program."""
+    rss: int
+    pss: int | None
+
+    def max(self, other: "Memory") -> "Memory":
+        pss = None if self.pss is None or other.pss is None else max(self.pss, other.pss)
+        return Memory(max(self.rss, other.rss), pss)
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                    ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += parents.get(pid, [])
+    return found
+
+
+def _process_memory(pid: int) -> Memory:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            fields = dict(line.split(b":", 1) for line in handle.read().splitlines()[1:])
+        return Memory(int(fields[b"Rss"].split()[0]) * 1024, int(fields[b"Pss"].split()[0]) * 1024)
+    except FileNotFoundError:
+        if os.path.exists(f"/proc/{pid}"):  # an older kernel: RSS only
+            with open(f"/proc/{pid}/statm", "rb") as handle:
+                return Memory(int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"), None)
+        raise
+
+
+def tree_memory() -> Memory | None:
+    """This process and all its descendants, now (None without /proc)."""
+    if not os.path.exists("/proc/self/stat"):
+        return None
+    total = Memory(0, 0)
+    for pid in _descendants(os.getpid()):
+        try:
+            one = _process_memory(pid)
+        except (OSError, KeyError, IndexError, ValueError):
+            continue  # it ended between the listing and now
+        total = Memory(total.rss + one.rss, None if one.pss is None or total.pss is None else total.pss + one.pss)
+    return total
+
+
+class PeakMemory:
+    """The peak of `tree_memory()` while the block runs, sampled in a thread (DataLoader workers included)."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
-        self.peak = self.tree_bytes()  # None where there is no /proc
+        self.peak = tree_memory()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    @staticmethod
-    def tree_bytes() -> int | None:
-        if not os.path.exists(f"/proc/{os.getpid()}/statm"):
-            return None
-        parents: dict[int, list[int]] = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                        ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-                parents.setdefault(ppid, []).append(int(entry.name))
-        total, todo, page = 0, [os.getpid()], os.sysconf("SC_PAGE_SIZE")
-        while todo:
-            pid = todo.pop()
-            todo += parents.get(pid, [])
-            try:
-                with open(f"/proc/{pid}/statm", "rb") as handle:
-                    total += int(handle.read().split()[1]) * page
-            except (OSError, IndexError, ValueError):
-                pass  # it ended between the listing and now
-        return total
-
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.tree_bytes())
+            self.peak = self.peak.max(tree_memory())
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> "PeakMemory":
         if self.peak is not None:
             self._thread.start()
         return self
@@ -169,7 +202,7 @@ class PeakRss:
         if self.peak is not None:
             self._stop.set()
             self._thread.join()
-            self.peak = max(self.peak, self.tree_bytes())
+            self.peak = self.peak.max(tree_memory())
 
 
 def _mb(nbytes: int | None) -> float | None:
@@ -271,15 +304,18 @@ def fused_rate(detector: Detector, items: list[_Decoded], batch: int, repeats: i
 
 def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repeats: int) -> EndToEnd:
     """Files to results through `Detector.predict` (decode workers included), with peak memory."""
-    peaks: list[int | None] = []
+    peaks: list[Memory | None] = []
 
     def run() -> None:
-        with PeakRss() as rss:
+        with PeakMemory() as memory:
             detector.predict(paths)
-        peaks.append(rss.peak)
+        peaks.append(memory.peak)
 
     seconds = timed(run, repeats, _sync(detector.device), warmup=False)
-    return EndToEnd(size, len(paths), path, Rate.of(len(paths), seconds), _mb(max(peaks, key=lambda p: p or 0)))
+    peak = peaks[0]
+    for other in peaks[1:]:
+        peak = peak and peak.max(other)
+    return EndToEnd(size, len(paths), path, Rate.of(len(paths), seconds), _mb(peak and peak.rss), _mb(peak and peak.pss))
 
 
 def max_probability_diff(baseline: Detector, variant: Detector, paths: list[str]) -> float | None:
@@ -315,14 +351,15 @@ def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stag
     model, info = load_model(config)
     detector = build_detector(config, model, info)
     repeats, batch = config.repeats, config.batch_size
-    baseline_rss = PeakRss.tree_bytes()
+    baseline = tree_memory()
 
     on_stage(f"backbone alone, batch {batch}")
     floor = backbone_rate(detector, batch, repeats)
     on_stage(f"fused model on in-memory {config.ready_size} px images, batch {batch}")
     pool = ready_items(max((batch, *config.batches)), config.ready_size)
     fused = fused_rate(detector, pool[:batch], batch, repeats)
-    report = BenchReport(config, environment(detector), floor, fused, fused.median / floor.median, _mb(baseline_rss))
+    report = BenchReport(config, environment(detector), floor, fused, fused.median / floor.median,
+                         _mb(baseline and baseline.rss), _mb(baseline and baseline.pss))
 
     with tempfile.TemporaryDirectory(prefix="aidetect-bench-") as tmp:
         for size in config.sizes:

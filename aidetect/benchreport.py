@@ -42,12 +42,15 @@ def bench_tables(report: BenchReport) -> list[Table]:
     speed.add_row("overhead ratio (backbone time / fused time; 1.0 = free)", f"{report.overhead_ratio:.3f}")
 
     scans = Table(title=f"end-to-end scans of JPEG folders ({config.workers} decode workers)")
-    for column in ("size", "images", "crops from workers", "images/s", "peak RSS MB (tree)"):
+    for column in ("size", "images", "crops from workers", "images/s", "peak PSS MB", "peak RSS MB"):
         scans.add_column(column, justify="left" if column == "crops from workers" else "right")
     for entry in report.end_to_end:
         path = "candidates when smaller" if entry.path == "auto" else "whole images"
-        scans.add_row(f"{entry.size} px", str(entry.images), path, _rate(entry.rate), _mb(entry.peak_rss_mb))
-    scans.caption = f"process tree before the scans: {_mb(report.baseline_rss_mb)} MB"
+        scans.add_row(f"{entry.size} px", str(entry.images), path, _rate(entry.rate), _mb(entry.peak_pss_mb),
+                      _mb(entry.peak_rss_mb))
+    scans.caption = (f"memory of the process tree with its decode workers; before the scans: PSS "
+                     f"{_mb(report.baseline_pss_mb)} MB, RSS {_mb(report.baseline_rss_mb)} MB. PSS splits shared "
+                     f"pages between processes (the real footprint), the RSS sum counts them in each (a ceiling)")
 
     batching = Table(title=f"batched vs one by one (in-memory {config.ready_size} px images)")
     for column in ("batch", "images/s", "speed-up"):

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from aidetect.bench import BenchConfig, PeakRss, run_bench
+from aidetect.bench import BenchConfig, PeakMemory, run_bench
 from aidetect.benchreport import bench_tables
 from conftest import run_cli, write_image
 
@@ -20,7 +20,7 @@ def test_bench_reports_every_measurement(tmp_path):
     report = run_bench(BenchConfig(**SMALL, channels_last=True, check_dir=str(tmp_path)), stages.append)
     assert report.backbone.median > 0 and report.fused.median > 0 and report.overhead_ratio > 0
     assert [(e.size, e.path) for e in report.end_to_end] == [(64, "auto"), (300, "auto"), (300, "whole")]
-    assert all(e.peak_rss_mb >= report.baseline_rss_mb * 0.5 for e in report.end_to_end)
+    assert all(e.peak_rss_mb >= e.peak_pss_mb >= report.baseline_pss_mb * 0.5 for e in report.end_to_end)
     assert [b.batch for b in report.batching] == [1, 2] and report.batching[0].speedup == 1.0
     (variant,) = report.variants
     assert variant.name == "channels-last" and variant.checked == len(check)
@@ -42,11 +42,11 @@ def test_bench_cli_rejects_bad_lists():
     assert run_cli("bench", "--batches", "1,x").exit_code == 2
 
 
-def test_peak_rss_counts_child_processes():
+def test_peak_memory_counts_child_processes():
     hold = "import time; x = bytearray(300 * 2**20); print('ready', flush=True); time.sleep(1.0)"
-    with PeakRss(interval=0.02) as rss:
-        before = rss.peak
+    with PeakMemory(interval=0.02) as memory:
+        before = memory.peak
         child = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline().strip() == "ready"
         child.wait()
-    assert rss.peak - before > 250 * 2**20
+    assert memory.peak.rss - before.rss > 250 * 2**20 and memory.peak.pss - before.pss > 250 * 2**20
