@@ -12,6 +12,7 @@ Random weights are fine for speed; pass a checkpoint to check a speed-up against
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import platform
 import shutil
@@ -28,7 +29,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import CheckpointInfo, load_checkpoint
-from .engine import Detector, _Decoded, global_view
+from .engine import Detector, Prediction, _Decoded, global_view
 from .inputs import iter_inputs
 from .model import INPUT_SIZE, FusedDetector, ModelConfig
 from .psm import NUM_PATCHES
@@ -81,7 +82,7 @@ class EndToEnd:
 class Batching:
     batch: int
     rate: Rate
-    speedup: float  # over batch 1
+    speedup: float  # over the smallest batch measured (1 by default: one by one)
 
 
 @dataclass
@@ -312,15 +313,13 @@ def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repe
         peaks.append(memory.peak)
 
     seconds = timed(run, repeats, _sync(detector.device), warmup=False)
-    peak = peaks[0]
-    for other in peaks[1:]:
-        peak = peak and peak.max(other)
+    peak = None if peaks[0] is None else functools.reduce(Memory.max, peaks)
     return EndToEnd(size, len(paths), path, Rate.of(len(paths), seconds), _mb(peak and peak.rss), _mb(peak and peak.pss))
 
 
-def max_probability_diff(baseline: Detector, variant: Detector, paths: list[str]) -> float | None:
-    pairs = [(a.probability, b.probability) for a, b in zip(baseline.predict(paths), variant.predict(paths))
-             if a.ok and b.ok]
+def max_probability_diff(baseline: list[Prediction], variant: Detector, paths: list[str]) -> float | None:
+    """Largest |p_variant - p_baseline| over the readable images (probabilities are rounded to 1e-6)."""
+    pairs = [(a.probability, b.probability) for a, b in zip(baseline, variant.predict(paths)) if a.ok and b.ok]
     return max((abs(a - b) for a, b in pairs), default=None)
 
 
@@ -373,21 +372,20 @@ def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stag
                 report.end_to_end.append(end_to_end(whole, paths, size, "whole", repeats))
             shutil.rmtree(paths[0].parent)
 
-    for size in config.batches:
+    items, smallest = pool[:max(config.batches)], None
+    for size in sorted(config.batches):
         on_stage(f"batch {size} vs one by one")
-        items = pool[:max(config.batches)]
         rate = fused_rate(detector, items, size, repeats)
-        report.batching.append(Batching(size, rate, 0.0))
-    one = next((b.rate.median for b in report.batching if b.batch == 1), None)
-    for entry in report.batching:
-        entry.speedup = entry.rate.median / one if one else float("nan")
+        smallest = smallest or rate
+        report.batching.append(Batching(size, rate, rate.median / smallest.median))
 
     check = [item.path for item in iter_inputs([config.check_dir])] if config.check_dir else []
+    reference = detector.predict(check) if check and variants_wanted(config) else []
     for name, channels_last, bf16 in variants_wanted(config):
         on_stage(f"variant {name}")
         variant = build_detector(config, model, info, channels_last=channels_last, precision="bf16" if bf16 else "auto")
         rate = fused_rate(variant, pool[:batch], batch, repeats)
-        diff = max_probability_diff(detector, variant, check) if check else None
+        diff = max_probability_diff(reference, variant, check) if check else None
         dtype = str(variant.autocast_dtype or torch.float32).replace("torch.", "")
         report.variants.append(Variant(name, dtype, channels_last, rate, rate.median / fused.median, diff, len(check)))
     return report
