@@ -25,23 +25,27 @@ class _Misaligned(Exception):
 
 
 def _records(path: Path) -> Iterator[tuple[int, str, bytes]]:
-    """(end offset, input path, raw line) of each complete record, up to the first torn or foreign line."""
+    """(end offset, input path, raw line) of each complete record; a last line without its newline is
+    torn and left out. Any other line that is not a record means the file is not ours: ResultsError,
+    rather than cutting a file that some other program wrote."""
     offset = 0
     with open(path, "rb") as handle:
-        for raw in handle:
+        for number, raw in enumerate(handle, 1):
             if not raw.endswith(b"\n"):
                 return
             try:
                 name = json.loads(raw)["path"]
+                if not isinstance(name, str):
+                    raise TypeError
             except (ValueError, KeyError, TypeError):
-                return
+                raise ResultsError(f"{path}: line {number} is not a scan result; not resuming into this file") from None
             offset += len(raw)
             yield offset, name, raw
 
 
 def repair(path: Path) -> list[str]:
-    """Input paths of the complete records in `path`, in file order ([] if there is no file); anything
-    after them (a line torn by a kill) is cut off so that appending continues on a clean line."""
+    """Input paths of the complete records in `path`, in file order ([] if there is no file); a line
+    torn by a kill after them is cut off so that appending continues on a clean line."""
     if not path.exists():
         return []
     names, end = [], 0

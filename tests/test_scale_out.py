@@ -77,6 +77,14 @@ def test_repair_drops_a_torn_last_line(tmp_path, reference):
     assert repair(tmp_path / "missing.jsonl") == []
 
 
+def test_a_file_that_is_not_a_scan_result_is_left_alone(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("path,probability\na.png,0.5\n")
+    with pytest.raises(ResultsError, match="line 1 is not a scan result"):
+        repair(path)
+    assert path.read_text() == "path,probability\na.png,0.5\n"
+
+
 def test_order_check_interleave_and_merge(tmp_path, reference):
     lines = _lines(reference)
     names = [json.loads(line)["path"] for line in lines]
