@@ -160,6 +160,8 @@ def _scan_to_file(detector: Detector, items: list, output: Path, shard, resume: 
         totals = scan_to_jsonl(detector, items, output, shard, resume, wrap)
     except ResultsError as exc:
         fail(str(exc), EXIT_SOME_FAILED)
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
     if shard.rank == 0:
         err.print(f"{totals.count} inputs: {totals.generated} generated, "
                   f"{totals.count - totals.generated - totals.failed} real, {totals.failed} unreadable "
