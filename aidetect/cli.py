@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Annotated, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -29,6 +29,18 @@ err = Console(stderr=True)
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 PROGRESS_MIN_ITEMS = 8
 
+
+
+# Options shared by the commands that run a checkpoint on images (one definition each).
+Paths = Annotated[List[str], typer.Argument(help="Image files, folders or glob patterns.")]
+Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one).")]
+Threshold = Annotated[Optional[float], typer.Option("--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per forward pass.")]
+Workers = Annotated[int, typer.Option("--workers", "-j", min=0, help="Decoding worker processes (0: decode in this process).")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+Recursive = Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this.")]
+ShowProgress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr for more than a few images.")]
 
 class OutputFormat(str, Enum):
     table = "table"
@@ -71,20 +83,20 @@ def _with_progress(predictions: Iterator[Prediction], total: int, enabled: bool)
 
 @app.command()
 def scan(
-    paths: List[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
+    paths: Paths,
+    weights: Weights = None,
     output_format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="Output format (default: table)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
     as_jsonl: bool = typer.Option(False, "--jsonl", help="One JSON line per image, streamed."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV with a header row."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the results to this file (atomically)."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's)."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
-    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes (0: decode in this process)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images with more pixels than this."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for more than a few images."),
+    threshold: Threshold = None,
+    batch_size: BatchSize = 16,
+    workers: Workers = 2,
+    device: Device = "auto",
+    recursive: Recursive = True,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    progress: ShowProgress = True,
     report: Optional[Path] = typer.Option(None, "--report", help="Also write an HTML report with explanation pictures to this folder."),
     resume: bool = typer.Option(False, "--resume", help="With --jsonl --output: append each result as it comes; after a kill, the same command scans only what is missing."),
 ) -> None:
@@ -181,7 +193,7 @@ class _stdout:
 
 @app.command()
 def info(
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
+    weights: Weights = None,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show a checkpoint's card: backbone, parameters, hash, training data, metrics, threshold."""
@@ -296,7 +308,7 @@ def _eval_progress(enabled: bool) -> Progress:
 @app.command("eval")
 def eval_command(
     root: Path = typer.Argument(..., help="ROOT/<set>/{0_real,1_fake}/... (or one set holding 0_real and 1_fake)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
+    weights: Weights = None,
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout: one line per set, mean, family and pooled row."),
     families: Optional[Path] = typer.Option(None, "--families", help="JSON object mapping set names to families (mean per family)."),
@@ -305,11 +317,11 @@ def eval_command(
     sweep: bool = typer.Option(False, "--sweep", help="JPEG 100/90/75/50/30 and blur 0/1/2/3; writes tables and plots to --out."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for the --sweep files."),
     patches: Optional[PatchStrategy] = typer.Option(None, "--patches", help="Swap the patch strategy, same weights (ablations)."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's)."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
-    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+    threshold: Threshold = None,
+    batch_size: BatchSize = 16,
+    workers: Workers = 2,
+    device: Device = "auto",
+    progress: ShowProgress = True,
 ) -> None:
     """Evaluate a checkpoint on labelled sets: AP, AUC and accuracies per set, their mean, and a pooled AP."""
     from .datasets import DatasetError, find_sets, read_families
@@ -361,11 +373,11 @@ def calibrate(
     fake: Optional[Path] = typer.Option(None, "--fake", help="Folder of generated images: also fit a logit bias."),
     target_fpr: float = typer.Option(0.05, "--target-fpr", min=0.0, max=1.0, help="Largest share of reals to flag."),
     out_path: Path = typer.Option(..., "--out", "-o", help="The calibrated checkpoint to write."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
-    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+    weights: Weights = None,
+    batch_size: BatchSize = 16,
+    workers: Workers = 2,
+    device: Device = "auto",
+    progress: ShowProgress = True,
 ) -> None:
     """Set a checkpoint's threshold for a target false-positive rate (and its logit bias, given fakes)."""
     from .calibrate import calibrate_checkpoint
@@ -411,16 +423,16 @@ def make_folder(path: Path, option: str) -> None:
 
 @app.command()
 def explain(
-    paths: List[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
+    paths: Paths,
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for <name>.explain.png and <name>.explain.json."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one)."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's)."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
-    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes (0: decode in this process)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Refuse images with more pixels than this."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for more than a few images."),
+    weights: Weights = None,
+    threshold: Threshold = None,
+    batch_size: BatchSize = 16,
+    workers: Workers = 2,
+    device: Device = "auto",
+    recursive: Recursive = True,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    progress: ShowProgress = True,
 ) -> None:
     """Explain predictions: a picture per image with the chosen patches, the activation map and the attention
     each patch got, plus the same numbers as JSON. Two inputs with the same name get a-2, a-3..."""
@@ -464,13 +476,13 @@ def _int_list(text: str) -> tuple[int, ...]:
 def bench(
     backbone: str = typer.Option("efficientnet_lite0", "--backbone", help="Backbone with random weights (speed only)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="A checkpoint instead of random weights (use it with --check-dir)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
+    device: Device = "auto",
+    batch_size: BatchSize = 16,
     repeats: int = typer.Option(5, "--repeats", "-n", min=1, help="Timed repeats of each measurement (median, min, max)."),
     batches: str = typer.Option("1,4,16,64", "--batches", help="Batch sizes to compare with one by one."),
     sizes: str = typer.Option("256,1024,4000", "--sizes", help="Sides of the generated JPEGs for the end-to-end scans."),
     images: int = typer.Option(32, "--images", min=1, help="JPEGs per size in the end-to-end scans."),
-    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding worker processes."),
+    workers: Workers = 2,
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch intra-op threads (default: torch's)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="Also measure channels-last tensors."),
     bf16: bool = typer.Option(False, "--bf16", help="Also measure bf16 autocast."),
