@@ -267,7 +267,9 @@ def load_model(config: BenchConfig) -> tuple[FusedDetector, CheckpointInfo]:
 
 
 def build_detector(config: BenchConfig, model: FusedDetector, info: CheckpointInfo, **options) -> Detector:
-    """A Detector on its own copy of `model`: variants change its memory format, never the baseline's."""
+    """A Detector on its own copy of `model`: variants change its memory format, never the baseline's
+    (the baseline is fp32 NCHW, whatever the engine's defaults)."""
+    options.setdefault("channels_last", False)
     return Detector(copy.deepcopy(model), info, device=config.device, batch_size=config.batch_size,
                     workers=config.workers, **options)
 

@@ -227,17 +227,23 @@ class Detector:
     >>> [p.probability for p in detector.predict(["photo.jpg"])]
     """
 
-    def __init__(self, model: FusedDetector, info: CheckpointInfo, device: str = "auto", batch_size: int = 16,
+    def __init__(self, model: FusedDetector, info: CheckpointInfo, device: str = "auto", batch_size: int | None = None,
                  workers: int = 0, threshold: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 precision: str = "auto", channels_last: bool = False, candidate_crops: bool = True) -> None:
-        """precision: auto (fp32 on CPU, fp16 autocast on CUDA, bf16 on MPS), fp32, bf16 or fp16;
-        channels_last: NHWC tensors (faster convolutions on some CPUs); candidate_crops: large images
-        travel from the decode workers as their PSM candidate crops (same results, less memory)."""
+                 precision: str = "auto", channels_last: bool | None = None, candidate_crops: bool = True) -> None:
+        """batch_size: default 1 on the CPU, 16 on accelerators (on a 2-core CPU `aidetect bench` measured
+        batch 1 at 2.6x the throughput of batch 16); precision: auto (fp32 on CPU, fp16 autocast on CUDA,
+        bf16 on MPS), fp32, bf16 or fp16; channels_last: NHWC tensors, default on the CPU (measured 1.5x,
+        probabilities within 1e-6 of NCHW); candidate_crops: large images travel from the decode workers
+        as their PSM candidate crops (same results, less memory)."""
+        self.device = resolve_device(device)
+        if batch_size is None:
+            batch_size = 1 if self.device.type == "cpu" else 16
+        if channels_last is None:
+            channels_last = self.device.type == "cpu"
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         if workers < 0:
             raise ValueError("workers must be 0 or more")
-        self.device = resolve_device(device)
         self.autocast_dtype = autocast_dtype(self.device, precision)
         self.channels_last = channels_last
         self.candidate_crops = candidate_crops
