@@ -175,7 +175,8 @@ def validate(model: FusedDetector, samples: list[tuple[str, int]], device: torch
     from sklearn.metrics import average_precision_score
 
     info = CheckpointInfo(Path("<training>"), model.config, {"threshold": 0.5})
-    detector = Detector(model, info, device=str(device), batch_size=batch_size, workers=workers)
+    # NCHW as in training: channels-last would convert the training weights in place and change the numerics
+    detector = Detector(model, info, device=str(device), batch_size=batch_size, workers=workers, channels_last=False)
     predictions = detector.predict([path for path, _ in samples])
     scored = [(p.probability, label) for p, (_, label) in zip(predictions, samples) if p.ok]
     probs = np.array([s[0] for s in scored])
