@@ -24,7 +24,7 @@ from torchvision.transforms.v2 import functional as TF
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .images import DEFAULT_MAX_PIXELS, ImageError, load_image, to_rgb_array
 from .inputs import InputItem, display_path
-from .model import FEATURE_SIZE, INPUT_SIZE, FusedDetector, cut_boxes, resize_patches
+from .model import FEATURE_SIZE, INPUT_SIZE, FusedDetector, activation_of, cut_boxes, resize_patches
 from .psm import WINDOWS, candidate_boxes
 
 REAL, GENERATED = "real", "generated"
@@ -328,7 +328,7 @@ class Detector:
         logits = logits.float() + self.info.logit_bias
         found = {}
         if evidence:
-            found = {"activation": fm.float().sum(dim=1).cpu().numpy(), "attention": attention.float().cpu().numpy(),
+            found = {"activation": activation_of(fm).cpu().numpy(), "attention": attention.float().cpu().numpy(),
                      "crops": (crops.clamp(0, 1) * 255).round().byte().permute(0, 1, 3, 4, 2).cpu().numpy()}
         return torch.sigmoid(logits).cpu().tolist(), boxes.tolist(), scores.tolist(), found
 
