@@ -1,0 +1,107 @@
+"""Small image-to-image autoencoders whose decoders upsample the way generators do.
+
+Passing a real photo through one of them leaves the content and replaces the pixels by what a
+generator's upsampling path produces (AutoGAN, Zhang et al. 2019; aligned datasets, Rajan et al.
+2025). Each family differs only in how its decoder goes back to full resolution, which is the trace
+a detector should learn. The registry works like the backbone registry: `build_autoencoder(name)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+WIDE, NARROW = 64, 32  # channels below full resolution, and at full resolution (where convolutions cost most)
+
+
+def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=(kernel - 1) // 2 if stride == 1 else 1)
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.2, inplace=True)
+
+
+def _encoder(factor: int, latent: int) -> nn.Sequential:
+    """A patchifying encoder (one factor x factor stride-`factor` convolution, then a 3x3 one):
+    shallow, so it trains in minutes on a CPU; the decoder, not the encoder, leaves the trace."""
+    return nn.Sequential(nn.Conv2d(3, WIDE, factor, stride=factor), _act(), _conv(WIDE, WIDE), _act(),
+                         _conv(WIDE, latent))
+
+
+def _upsample(kind: str, cin: int, cout: int) -> list[nn.Module]:
+    """One 2x upsampling step of a decoder, as the named generator family does it."""
+    if kind == "transposed":
+        return [nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1), _act()]
+    return [nn.Upsample(scale_factor=2, mode=kind), _conv(cin, cout), _act()]
+
+
+class Autoencoder(nn.Module):
+    """Encoder to a downsampled code, decoder back to RGB; input and output in [0, 1]. Input sides
+    must be multiples of `factor` (the synthesiser pads)."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, factor: int) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.factor = encoder, decoder, factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x * 2 - 1)) * 0.5 + 0.5
+
+
+def _two_step(kind: str, latent: int = 64) -> Autoencoder:
+    """4x: two upsampling steps of one kind (transposed, nearest or bilinear)."""
+    decoder = nn.Sequential(_conv(latent, WIDE), _act(), *_upsample(kind, WIDE, WIDE),
+                            *_upsample(kind, WIDE, NARROW), _conv(NARROW, 3))
+    return Autoencoder(_encoder(4, latent), decoder, 4)
+
+
+def _pixel_shuffle(latent: int = 64) -> Autoencoder:
+    """Sub-pixel convolution (ESPCN): the last convolution predicts 4x4 pixels per code position."""
+    decoder = nn.Sequential(_conv(latent, WIDE), _act(), _conv(WIDE, 3 * 16), nn.PixelShuffle(4))
+    return Autoencoder(_encoder(4, latent), decoder, 4)
+
+
+def _latent_diffusion(latent: int = 64) -> Autoencoder:
+    """A latent-diffusion-style autoencoder: an 8x downsampled latent decoded by three nearest-neighbour
+    + convolution steps, as SD's decoder upsamples. The latent keeps 64 channels (SD uses 4, SD3 16)
+    so that a network this small can learn to reconstruct sharply on a CPU."""
+    layers: list[nn.Module] = [_conv(latent, WIDE), _act(), _conv(WIDE, WIDE), _act()]
+    for cin, cout in ((WIDE, WIDE), (WIDE, WIDE), (WIDE, NARROW)):
+        layers += _upsample("nearest", cin, cout)
+    layers.append(_conv(NARROW, 3))
+    return Autoencoder(_encoder(8, latent), nn.Sequential(*layers), 8)
+
+
+@dataclass(frozen=True)
+class AutoencoderSpec:
+    name: str
+    build: Callable[[], Autoencoder]
+    perceptual: bool  # trained with a perceptual loss as well, not pixels alone
+    target_psnr: float  # dB on held-out photos at which training may stop (the 8x latent keeps less)
+    description: str
+
+
+AUTOENCODERS: dict[str, AutoencoderSpec] = {
+    spec.name: spec
+    for spec in (
+        AutoencoderSpec("transposed", lambda: _two_step("transposed"), False, 32.0,
+                        "4x, two transposed convolutions (DCGAN, CycleGAN)"),
+        AutoencoderSpec("nearest", lambda: _two_step("nearest"), False, 32.0,
+                        "4x, nearest-neighbour upsampling + convolution (StyleGAN-like resize-conv)"),
+        AutoencoderSpec("bilinear", lambda: _two_step("bilinear"), False, 32.0,
+                        "4x, bilinear upsampling + convolution (StyleGAN2, many diffusion U-Nets)"),
+        AutoencoderSpec("pixelshuffle", _pixel_shuffle, False, 32.0, "4x, sub-pixel convolution (ESPCN, some SR GANs)"),
+        AutoencoderSpec("ldm8", _latent_diffusion, True, 27.0,
+                        "8x, 64-channel latent, nearest-conv decoder, trained with a perceptual loss (LDM autoencoder)"),
+    )
+}
+
+
+def build_autoencoder(name: str) -> Autoencoder:
+    try:
+        return AUTOENCODERS[name].build()
+    except KeyError:
+        raise ValueError(f"unknown autoencoder {name!r}; choose from {', '.join(AUTOENCODERS)}") from None

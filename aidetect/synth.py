@@ -1,0 +1,208 @@
+"""`aidetect synth`: aligned fakes made from real photos.
+
+For every real photo under REAL_ROOT and every autoencoder family, the photo's reconstruction is
+written to OUT_ROOT/1_fake/<arch>/<path> and the photo itself is linked (or copied) to
+OUT_ROOT/0_real/<path>, so `aidetect train OUT_ROOT` takes the pairs as they are. A real and its
+fake share content; what separates them is the decoder's upsampling trace.
+
+Nothing else may separate them: each fake is saved in its twin's format, with the twin's JPEG
+quantisation tables and chroma subsampling, at the twin's size; and `synth.json` reports, per
+family, the PSNR against the twins and how well a trivial sharpness statistic (Laplacian energy)
+tells fakes from reals (ROC AUC; 0.5 means it cannot). Trained networks are kept in
+OUT_ROOT/models/ and reused by a later run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, JpegImagePlugin
+from sklearn.metrics import roc_auc_score
+
+from .atomic import atomic_open
+from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
+from .datasets import LABEL_FOLDERS, REAL, DatasetError, label_of
+from .images import ImageError, load_image
+from .inputs import iter_inputs
+from .synth_fit import FitConfig, FitResult, fit_autoencoder, laplacian_energy, psnr
+
+REPORT_NAME = "synth.json"
+HELD_OUT_EVERY = 20  # every 20th photo is kept out of autoencoder training, to check sharpness on
+_WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+@dataclass
+class SynthConfig:
+    archs: tuple[str, ...] = tuple(AUTOENCODERS)
+    fit: FitConfig = field(default_factory=FitConfig)
+    copy_reals: bool = False  # copy the reals into OUT_ROOT/0_real instead of linking them
+
+
+@dataclass
+class ArchReport:
+    """One family's training and the statistics of its written fakes against their twins."""
+
+    fit: FitResult
+    images: int
+    psnr: float  # mean dB, decoded fake file vs decoded twin
+    sharpness_ratio: float  # median over pairs of Laplacian energy fake / real
+    sharpness_auc: float  # ROC AUC of Laplacian energy for fake vs real (0.5: inseparable)
+
+
+@dataclass
+class SynthReport:
+    real_root: str
+    out_root: str
+    reals: int
+    archs: list[ArchReport]
+    errors: list[tuple[str, str]]  # (path, reason) of reals that could not be used
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_reals(root: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """(path, output-relative path) of the real photos under `root`: those below a `0_real` folder,
+    or every image when `root` has no label folders. The label folders leave the relative path."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    items = [item for item in iter_inputs([str(root)])]
+    labelled = any(label_of(item.path, root) is not None for item in items)
+    found = []
+    for item in items:
+        if labelled and label_of(item.path, root) != REAL:
+            continue
+        parts = Path(item.path).relative_to(root).parts
+        found.append((Path(item.path), Path(*[p for p in parts if p not in LABEL_FOLDERS])))
+    if not found:
+        raise DatasetError(f"{root}: no real images (expected photos, or a 0_real folder of them)")
+    return sorted(found)
+
+
+def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
+    """The autoencoder's version of an H x W x 3 uint8 image, same size (edges padded by reflection)."""
+    x = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float() / 255
+    height, width = pixels.shape[:2]
+    factor = model.factor
+    pad_h, pad_w = -height % factor, -width % factor
+    mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
+    x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    with torch.no_grad():
+        y = model(x)[0, :, :height, :width].clamp(0, 1)
+    return (y.permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).numpy()
+
+
+def save_like(pixels: np.ndarray, twin: Path, target: Path) -> Path:
+    """Write `pixels` in the twin's format (JPEG with the twin's quantisation tables and subsampling,
+    so quality cannot tell them apart); formats Pillow cannot write become PNG. Returns the path."""
+    with Image.open(twin) as source:
+        fmt = source.format if source.format in _WRITABLE else "PNG"
+        options: dict = {}
+        if fmt == "JPEG":
+            options["qtables"] = source.quantization
+            sampling = JpegImagePlugin.get_sampling(source)
+            if sampling >= 0:
+                options["subsampling"] = sampling
+        elif fmt == "WEBP":
+            options["lossless"] = bool(source.info.get("lossless"))
+    if fmt == "PNG" and target.suffix.lower() != ".png":
+        target = target.with_suffix(".png")
+    with atomic_open(target, "wb") as handle:
+        Image.fromarray(pixels).save(handle, format=fmt, **options)
+    return target
+
+
+def _place_real(source: Path, target: Path, copy: bool) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.exists():
+        target.unlink()
+    if copy:
+        shutil.copyfile(source, target)
+    else:
+        target.symlink_to(source.resolve())
+
+
+def _pair_statistics(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, float]:
+    """Mean PSNR, median sharpness ratio and the sharpness AUC of (fake, real) pixel pairs."""
+    quality, fake_sharp, real_sharp = [], [], []
+    for fake, real in pairs:
+        a = torch.from_numpy(fake).permute(2, 0, 1).unsqueeze(0).float() / 255
+        b = torch.from_numpy(real).permute(2, 0, 1).unsqueeze(0).float() / 255
+        quality.append(float(psnr(a, b)))
+        fake_sharp.append(float(laplacian_energy(a)))
+        real_sharp.append(float(laplacian_energy(b)))
+    ratio = float(np.median(np.asarray(fake_sharp) / np.maximum(real_sharp, 1e-12)))
+    labels = [1] * len(fake_sharp) + [0] * len(real_sharp)
+    auc = float(roc_auc_score(labels, fake_sharp + real_sharp)) if len(pairs) > 0 else float("nan")
+    return float(np.mean(quality)), ratio, auc
+
+
+def _model_path(out_root: Path, arch: str) -> Path:
+    return out_root / "models" / f"{arch}.pt"
+
+
+def _load_or_fit(arch: str, out_root: Path, train: list[np.ndarray], held_out: list[np.ndarray],
+                 config: FitConfig, on_progress: Callable[[str, int, int], None] | None) -> tuple[Autoencoder, FitResult]:
+    """A network saved by an earlier run (state dict and fit result, loaded without pickle code), else a new one."""
+    path = _model_path(out_root, arch)
+    if path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model = build_autoencoder(arch)
+        model.load_state_dict(saved["state_dict"])
+        return model.eval(), FitResult(**json.loads(saved["fit"]))
+    progress = (lambda done, total: on_progress(f"train {arch}", done, total)) if on_progress else None
+    model, result = fit_autoencoder(arch, train, held_out, config, progress)
+    with atomic_open(path, "wb") as handle:
+        torch.save({"state_dict": model.state_dict(), "fit": json.dumps(result.to_dict())}, handle)
+    return model, result
+
+
+def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config: SynthConfig | None = None,
+               on_progress: Callable[[str, int, int], None] | None = None) -> SynthReport:
+    """Train (or load) each family on the reals, write the aligned fakes and links, report the statistics."""
+    config = config or SynthConfig()
+    for arch in config.archs:
+        if arch not in AUTOENCODERS:
+            raise ValueError(f"unknown autoencoder {arch!r}; choose from {', '.join(AUTOENCODERS)}")
+    out_root = Path(out_root)
+    reals = find_reals(real_root)
+    pixels: dict[Path, np.ndarray] = {}
+    errors: list[tuple[str, str]] = []
+    for index, (path, _) in enumerate(reals):
+        try:
+            pixels[path] = load_image(path)
+        except ImageError as exc:
+            errors.append((str(path), str(exc)))
+        if on_progress:
+            on_progress("read photos", index + 1, len(reals))
+    usable = [(path, rel) for path, rel in reals if path in pixels]
+    side = 2 * config.fit.crop  # held-out checks use crops twice the training size
+    trainable = [pixels[p] for p, _ in usable if min(pixels[p].shape[:2]) >= side]
+    held_out, train = trainable[::HELD_OUT_EVERY], [im for i, im in enumerate(trainable) if i % HELD_OUT_EVERY]
+    if not held_out or not train:
+        raise DatasetError(f"{real_root}: too few photos of at least {side}x{side} pixels to train on")
+    for path, rel in usable:
+        _place_real(path, out_root / "0_real" / rel, config.copy_reals)
+    reports = []
+    for arch in config.archs:
+        model, fit = _load_or_fit(arch, out_root, train, held_out, config.fit, on_progress)
+        pairs = []
+        for index, (path, rel) in enumerate(usable):
+            written = save_like(reconstruct(model, pixels[path]), path, out_root / "1_fake" / arch / rel)
+            pairs.append((load_image(written), pixels[path]))  # measured as the detector will read it
+            if on_progress:
+                on_progress(f"write {arch}", index + 1, len(usable))
+        reports.append(ArchReport(fit, len(pairs), *_pair_statistics(pairs)))
+    report = SynthReport(str(real_root), str(out_root), len(usable), reports, errors)
+    with atomic_open(out_root / REPORT_NAME, "w", encoding="utf-8") as handle:
+        json.dump(report.to_dict(), handle, indent=2)
+    return report

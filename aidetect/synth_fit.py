@@ -1,0 +1,146 @@
+"""Training one autoencoder on real photos until its reconstructions are sharp.
+
+An under-trained decoder blurs, and a detector trained on blurred "fakes" learns "blurry means
+fake" instead of the upsampling trace. So training stops on quality, not on time: every
+`check_every` steps the held-out photos are reconstructed and training ends once the PSNR reaches
+the family's target *and* the reconstructions keep as much high-frequency energy as the inputs
+(`sharpness` = Laplacian energy of output / input). `max_steps` is only a safety net; a result
+that hit it says so (`reached=False`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
+from .backbones import build_backbone, get_backbone_spec
+
+
+@dataclass
+class FitConfig:
+    crop: int = 64  # training crops (native pixels, never resized)
+    batch_size: int = 16
+    lr: float = 1e-3
+    check_every: int = 250
+    max_steps: int = 20000
+    min_sharpness: float = 0.85  # and at most 1 / min_sharpness: over-sharpening is a trace too
+    seed: int = 0
+
+
+@dataclass
+class FitResult:
+    arch: str
+    steps: int
+    seconds: float
+    psnr: float  # dB on the held-out crops, at the last check
+    sharpness: float  # Laplacian energy of reconstructions / of the inputs, held-out crops
+    reached: bool  # the quality targets were met before max_steps
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def laplacian(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel 3x3 Laplacian (valid region): the high frequencies that blur removes."""
+    kernel = _LAPLACIAN.to(x).expand(x.shape[1], 1, 3, 3)
+    return F.conv2d(x, kernel, groups=x.shape[1])
+
+
+def laplacian_energy(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared Laplacian of the luminance, one value per image: a standard sharpness measure."""
+    luma = (x * torch.tensor([0.299, 0.587, 0.114]).to(x).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return laplacian(luma).pow(2).mean(dim=(1, 2, 3))
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per image, for pixels in [0, 1]."""
+    mse = (a - b).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+    return -10 * torch.log10(mse)
+
+
+def random_crops(images: list[np.ndarray], rng: np.random.Generator, count: int, side: int) -> torch.Tensor:
+    """`count` random side x side crops in [0, 1], from images at least `side` pixels on each edge."""
+    crops = []
+    for index in rng.integers(len(images), size=count):
+        image = images[index]
+        top = rng.integers(image.shape[0] - side + 1)
+        left = rng.integers(image.shape[1] - side + 1)
+        crops.append(image[top:top + side, left:left + side])
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255
+
+
+class PerceptualLoss(nn.Module):
+    """Distance between early EfficientNet-Lite0 features (ImageNet weights, offline), each channel
+    normalised as in LPIPS: it rewards texture that looks like the input, not only matching means."""
+
+    def __init__(self, blocks: tuple[int, ...] = (2, 4)) -> None:
+        super().__init__()
+        spec = get_backbone_spec("efficientnet_lite0")
+        self.net = build_backbone("efficientnet_lite0", pretrained=True).net.eval().requires_grad_(False)
+        self.blocks = blocks
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem((x - self.mean) / self.std)))
+        found = [x]
+        for index, block in enumerate(net._blocks[:max(self.blocks) + 1]):
+            x = block(x)
+            if index in self.blocks:
+                found.append(x)
+        return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-8) for f in found]
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum((a - b).abs().mean() for a, b in zip(self._features(output), self._features(target)))
+
+
+def _check(model: Autoencoder, held_out: torch.Tensor) -> tuple[float, float]:
+    model.eval()
+    with torch.no_grad():
+        output = model(held_out).clamp(0, 1)
+    model.train()
+    sharpness = laplacian_energy(output).sum() / laplacian_energy(held_out).sum()
+    return float(psnr(output, held_out).mean()), float(sharpness)
+
+
+def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarray], config: FitConfig,
+                    on_progress: Callable[[int, int], None] | None = None) -> tuple[Autoencoder, FitResult]:
+    """Train the family `arch` on random crops of `train` until sharp on crops of `held_out`."""
+    spec = AUTOENCODERS[arch]
+    seed = config.seed * 1000 + list(AUTOENCODERS).index(arch)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    check_crops = random_crops(held_out, np.random.default_rng([config.seed, 1]), 32, 2 * config.crop)
+    model = build_autoencoder(arch).train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    perceptual = PerceptualLoss() if spec.perceptual else None
+    start, step = time.perf_counter(), 0
+    quality, sharpness, reached = 0.0, 0.0, False
+    while step < config.max_steps and not reached:
+        batch = random_crops(train, rng, config.batch_size, config.crop)
+        output = model(batch)
+        loss = F.l1_loss(output, batch) + F.l1_loss(laplacian(output), laplacian(batch))
+        if perceptual is not None:
+            loss = loss + perceptual(output, batch)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        step += 1
+        if step % config.check_every == 0 or step == config.max_steps:
+            quality, sharpness = _check(model, check_crops)
+            reached = quality >= spec.target_psnr and config.min_sharpness <= sharpness <= 1 / config.min_sharpness
+        if on_progress:
+            on_progress(step, config.max_steps)
+    model.eval()
+    return model, FitResult(arch, step, time.perf_counter() - start, quality, sharpness, reached)

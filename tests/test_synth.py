@@ -1,0 +1,159 @@
+"""`aidetect synth`: aligned fakes from real photos, in their twins' format, ready for `train`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, JpegImagePlugin
+
+from aidetect.autoencoders import AUTOENCODERS, build_autoencoder
+from aidetect.datasets import FAKE, REAL, labelled_images
+from aidetect.images import load_image
+from aidetect.synth import SynthConfig, _pair_statistics, find_reals, reconstruct, save_like, synthesize
+from aidetect.synth_fit import FitConfig, fit_autoencoder
+
+from conftest import run_cli, truncated_jpeg
+
+
+def smooth_photo(width: int, height: int, seed: int) -> np.ndarray:
+    """A photo-like image: smooth colour gradients plus mild noise (pure noise is not reconstructible)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    channels = [np.sin(6 * x * rng.uniform(0.5, 2) + 4 * y * rng.uniform(0.5, 2) + rng.uniform(0, 6)) for _ in range(3)]
+    pixels = (np.stack(channels, -1) * 90 + 128 + rng.normal(0, 6, (height, width, 3)))
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def real_root(tmp_path: Path) -> Path:
+    """A CNNDetection root: six JPEG reals (two qualities, 4:2:0 and 4:4:4), a PNG real, a fake to ignore."""
+    root = tmp_path / "train"
+    for index in range(6):
+        folder = root / "0_real" / ("cats" if index % 2 else "dogs")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(smooth_photo(72 + 8 * index, 64 + 4 * index, index)).save(
+            folder / f"img{index}.jpg", quality=60 if index % 2 else 92, subsampling=2 if index < 3 else 0)
+    Image.fromarray(smooth_photo(70, 66, 9)).save(root / "0_real" / "dogs" / "flat.png")
+    (root / "1_fake" / "sd").mkdir(parents=True)
+    Image.fromarray(smooth_photo(64, 64, 7)).save(root / "1_fake" / "sd" / "fake.jpg")
+    return root
+
+
+FAST = FitConfig(crop=16, batch_size=4, max_steps=3, check_every=100)
+
+
+def test_find_reals_takes_only_reals_and_drops_label_folders(real_root):
+    reals = find_reals(real_root)
+    assert len(reals) == 7
+    assert all("1_fake" not in str(path) for path, _ in reals)
+    assert Path("dogs/img0.jpg") in [rel for _, rel in reals]
+    # a plain folder of photos: every image is a real
+    assert len(find_reals(real_root / "0_real" / "cats")) == 3
+
+
+def test_reconstruct_keeps_any_size():
+    model = build_autoencoder("ldm8")
+    for height, width in ((37, 51), (8, 8), (5, 70)):
+        assert reconstruct(model, smooth_photo(width, height, 0)).shape == (height, width, 3)
+
+
+def test_saved_fakes_copy_the_twins_jpeg_tables_and_subsampling(tmp_path):
+    for quality, subsampling in ((55, 2), (93, 0)):
+        twin = tmp_path / f"twin{quality}.jpg"
+        Image.fromarray(smooth_photo(48, 40, 1)).save(twin, quality=quality, subsampling=subsampling)
+        written = save_like(smooth_photo(48, 40, 2), twin, tmp_path / "fake" / twin.name)
+        with Image.open(twin) as a, Image.open(written) as b:
+            assert b.format == "JPEG" and b.quantization == a.quantization
+            assert JpegImagePlugin.get_sampling(b) == JpegImagePlugin.get_sampling(a) == subsampling
+    png_twin = tmp_path / "twin.png"
+    Image.fromarray(smooth_photo(20, 20, 3)).save(png_twin)
+    written = save_like(smooth_photo(20, 20, 4), png_twin, tmp_path / "fake" / "twin.png")
+    assert np.array_equal(load_image(written), smooth_photo(20, 20, 4))  # lossless twin, lossless fake
+
+
+def test_sharpness_auc_flags_blurred_fakes_and_not_identical_ones():
+    import cv2
+
+    reals = [smooth_photo(64, 64, seed) for seed in range(8)]
+    blurred = [(cv2.GaussianBlur(real, (0, 0), 1.5), real) for real in reals]
+    _, ratio, auc = _pair_statistics(blurred)
+    assert ratio < 0.5 and auc < 0.1  # blurred fakes have less Laplacian energy: the statistic separates them
+    _, ratio, auc = _pair_statistics([(real, real) for real in reals])
+    assert ratio == pytest.approx(1.0) and auc == pytest.approx(0.5)
+
+
+def test_training_stops_once_sharp_and_says_when_it_did_not(monkeypatch):
+    photos = [smooth_photo(48, 48, seed) for seed in range(4)]
+    spec = AUTOENCODERS["pixelshuffle"]
+    monkeypatch.setitem(AUTOENCODERS, "pixelshuffle", type(spec)(**{**spec.__dict__, "target_psnr": -100.0}))
+    easy = FitConfig(crop=16, batch_size=2, check_every=2, max_steps=50, min_sharpness=1e-9)
+    _, result = fit_autoencoder("pixelshuffle", photos, photos, easy)
+    assert result.reached and result.steps == 2  # stopped at the first check that met the targets
+    hard = FitConfig(crop=16, batch_size=2, check_every=2, max_steps=4, min_sharpness=0.999999)
+    _, result = fit_autoencoder("pixelshuffle", photos, photos, hard)
+    assert not result.reached and result.steps == 4
+
+
+def test_synth_writes_trainable_aligned_pairs_deterministically(real_root, tmp_path):
+    config = SynthConfig(archs=("transposed", "pixelshuffle"), fit=FAST)
+    report = synthesize(real_root, tmp_path / "out", config)
+    out = tmp_path / "out"
+    assert report.reals == 7 and [a.fit.arch for a in report.archs] == ["transposed", "pixelshuffle"]
+    assert all(a.images == 7 for a in report.archs)
+    items = labelled_images(out)
+    assert sum(label == REAL for _, label in items) == 7 and sum(label == FAKE for _, label in items) == 14
+    for arch in config.archs:
+        for path, rel in find_reals(real_root):
+            fake = out / "1_fake" / arch / rel
+            real_link = out / "0_real" / rel
+            assert real_link.resolve() == path.resolve()
+            with Image.open(fake) as written, Image.open(path) as twin:
+                assert (written.format, written.size) == (twin.format, twin.size)
+        assert (out / "models" / f"{arch}.pt").exists()
+    saved = json.loads((out / "synth.json").read_text())
+    assert saved["archs"][0]["fit"]["steps"] == 3 and 0.0 <= saved["archs"][0]["sharpness_auc"] <= 1.0
+
+    again = synthesize(real_root, tmp_path / "again", config)  # same seed, fresh folder: same bytes
+    for arch in config.archs:
+        for _, rel in find_reals(real_root):
+            assert (out / "1_fake" / arch / rel).read_bytes() == (tmp_path / "again" / "1_fake" / arch / rel).read_bytes()
+    assert [a.psnr for a in again.archs] == [a.psnr for a in report.archs]
+
+
+def test_a_second_run_reuses_the_trained_networks(real_root, tmp_path):
+    config = SynthConfig(archs=("nearest",), fit=FAST)
+    first = synthesize(real_root, tmp_path / "out", config)
+    model_file = tmp_path / "out" / "models" / "nearest.pt"
+    stamp = model_file.stat().st_mtime_ns
+    second = synthesize(real_root, tmp_path / "out", SynthConfig(archs=("nearest",), fit=FitConfig(crop=16, max_steps=9)))
+    assert model_file.stat().st_mtime_ns == stamp and second.archs[0].fit == first.archs[0].fit
+
+
+def test_perceptual_family_trains(real_root, tmp_path):
+    _, result = fit_autoencoder("ldm8", [smooth_photo(64, 64, s) for s in range(3)], [smooth_photo(64, 64, 5)],
+                                FitConfig(crop=16, batch_size=2, max_steps=2, check_every=1))
+    assert result.steps == 2 and np.isfinite(result.psnr)
+
+
+def test_cli_reports_bad_reals_and_goes_on(real_root, tmp_path):
+    truncated_jpeg(real_root / "0_real" / "dogs" / "broken.jpg")
+    (real_root / "0_real" / "dogs" / "empty.jpg").write_bytes(b"")
+    result = run_cli("synth", real_root, tmp_path / "out", "-a", "pixelshuffle", "--crop", "16", "--max-steps", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["reals"] == 7 and len(report["errors"]) == 2
+    assert "empty.jpg: empty file" in result.stderr
+    assert len(list((tmp_path / "out" / "1_fake" / "pixelshuffle").rglob("*.*"))) == 7
+
+
+def test_cli_usage_errors(tmp_path):
+    result = run_cli("synth", tmp_path / "missing", tmp_path / "out")
+    assert result.exit_code == 2 and "not a folder" in result.stderr
+    result = run_cli("synth", tmp_path, tmp_path / "out", "-a", "vae9")
+    assert result.exit_code == 2 and "unknown autoencoder 'vae9'" in result.stderr
+    listing = run_cli("synth", "--list")
+    assert listing.exit_code == 0 and all(name in listing.stdout for name in AUTOENCODERS)
