@@ -20,6 +20,7 @@ from .formats import csv_text, json_document, prediction_json, results_table
 from .images import DEFAULT_MAX_PIXELS
 from .inputs import iter_inputs
 from .report import ScanReport
+from .synth_fit import FitConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tell AI-generated images from real photographs (fused global + local patches).")
@@ -415,6 +416,8 @@ def convert(
 
 # --- aligned fakes (logic in synth.py, synth_fit.py, autoencoders.py) ---
 
+FIT_DEFAULTS = FitConfig()
+
 
 @app.command()
 def synth(
@@ -422,8 +425,8 @@ def synth(
     out_root: Optional[Path] = typer.Argument(None, help="Writes 0_real/ (links to the photos), 1_fake/<arch>/, models/, synth.json."),
     arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Autoencoder family (repeatable; default: all). See --list."),
     list_archs: bool = typer.Option(False, "--list", help="List the autoencoder families and exit."),
-    max_steps: int = typer.Option(6000, "--max-steps", min=1, help="Safety limit; training stops earlier once the reconstructions are sharp."),
-    crop: int = typer.Option(64, "--crop", min=16, help="Training crop side in native pixels."),
+    max_steps: int = typer.Option(FIT_DEFAULTS.max_steps, "--max-steps", min=1, help="Safety limit; training stops earlier once the reconstructions are sharp."),
+    crop: int = typer.Option(FIT_DEFAULTS.crop, "--crop", min=16, help="Training crop side in native pixels."),
     copy_reals: bool = typer.Option(False, "--copy-reals", help="Copy the photos into OUT_ROOT/0_real instead of linking them."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -432,7 +435,6 @@ def synth(
     from .autoencoders import AUTOENCODERS
     from .datasets import DatasetError
     from .synth import SynthConfig, synthesize
-    from .synth_fit import FitConfig
 
     if list_archs:
         for spec in AUTOENCODERS.values():
