@@ -425,7 +425,7 @@ def synth(
     out_root: Optional[Path] = typer.Argument(None, help="Writes 0_real/ (links to the photos), 1_fake/<arch>/, models/, synth.json."),
     arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Autoencoder family (repeatable; default: all). See --list."),
     list_archs: bool = typer.Option(False, "--list", help="List the autoencoder families and exit."),
-    max_steps: int = typer.Option(FIT_DEFAULTS.max_steps, "--max-steps", min=1, help="Safety limit; training stops earlier once the reconstructions are sharp."),
+    max_steps: int = typer.Option(FIT_DEFAULTS.max_steps, "--max-steps", min=1, help="Safety limit; training stops earlier once the reconstructions are sharp. Rerun with a higher limit to train an unfinished family on."),
     crop: int = typer.Option(FIT_DEFAULTS.crop, "--crop", min=16, help="Training crop side in native pixels."),
     copy_reals: bool = typer.Option(False, "--copy-reals", help="Copy the photos into OUT_ROOT/0_real instead of linking them."),
     seed: int = typer.Option(0, "--seed"),

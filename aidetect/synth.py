@@ -9,7 +9,8 @@ Nothing else may separate them: each fake is saved in its twin's format, with th
 quantisation tables and chroma subsampling, at the twin's size; and `synth.json` reports, per
 family, the PSNR against the twins and how well a trivial sharpness statistic (Laplacian energy)
 tells fakes from reals (ROC AUC; 0.5 means it cannot). Trained networks are kept in
-OUT_ROOT/models/ and reused by a later run.
+OUT_ROOT/models/ and reused by a later run; one that stopped at its step limit before it was sharp
+trains on when the run is repeated with a higher --max-steps.
 """
 
 from __future__ import annotations
@@ -152,15 +153,20 @@ def _model_path(out_root: Path, arch: str) -> Path:
 
 def _load_or_fit(arch: str, out_root: Path, train: list[np.ndarray], held_out: list[np.ndarray],
                  config: FitConfig, on_progress: Callable[[str, int, int], None] | None) -> tuple[Autoencoder, FitResult]:
-    """A network saved by an earlier run (state dict and fit result, loaded without pickle code), else a new one."""
+    """A network saved by an earlier run (state dict and fit result, loaded without pickle code), else a
+    new one. A saved network that stopped at its step limit trains on when `config.max_steps` is higher."""
     path = _model_path(out_root, arch)
+    resume = None
     if path.exists():
         saved = torch.load(path, map_location="cpu", weights_only=True)
         model = build_autoencoder(arch)
         model.load_state_dict(saved["state_dict"])
-        return model.eval(), FitResult(**json.loads(saved["fit"]))
+        result = FitResult(**json.loads(saved["fit"]))
+        if result.reached or result.steps >= config.max_steps:
+            return model.eval(), result
+        resume = (model, result)
     progress = (lambda done, total: on_progress(f"train {arch}", done, total)) if on_progress else None
-    model, result = fit_autoencoder(arch, train, held_out, config, progress)
+    model, result = fit_autoencoder(arch, train, held_out, config, progress, resume)
     with atomic_open(path, "wb") as handle:
         torch.save({"state_dict": model.state_dict(), "fit": json.dumps(result.to_dict())}, handle)
     return model, result

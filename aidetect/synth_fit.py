@@ -115,17 +115,25 @@ def _check(model: Autoencoder, held_out: torch.Tensor) -> tuple[float, float]:
 
 
 def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarray], config: FitConfig,
-                    on_progress: Callable[[int, int], None] | None = None) -> tuple[Autoencoder, FitResult]:
-    """Train the family `arch` on random crops of `train` until sharp on crops of `held_out`."""
+                    on_progress: Callable[[int, int], None] | None = None,
+                    resume: tuple[Autoencoder, FitResult] | None = None) -> tuple[Autoencoder, FitResult]:
+    """Train the family `arch` on random crops of `train` until sharp on crops of `held_out`.
+    `resume` continues an earlier result that stopped at its step limit (with a fresh optimiser)."""
     spec = AUTOENCODERS[arch]
     seed = config.seed * 1000 + list(AUTOENCODERS).index(arch)
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     check_crops = random_crops(held_out, np.random.default_rng([config.seed, 1]), 32, 2 * config.crop)
-    model = build_autoencoder(arch).train()
+    if resume:
+        model, earlier = resume
+        step, spent = earlier.steps, earlier.seconds
+        rng = np.random.default_rng([seed, step])  # new crops, not a replay of the first steps
+    else:
+        model, step, spent = build_autoencoder(arch), 0, 0.0
+        rng = np.random.default_rng(seed)
+    model.train()
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     perceptual = PerceptualLoss() if spec.perceptual else None
-    start, step = time.perf_counter(), 0
+    start = time.perf_counter() - spent
     quality, sharpness, reached = 0.0, 0.0, False
     while step < config.max_steps and not reached:
         batch = random_crops(train, rng, config.batch_size, config.crop)

@@ -124,13 +124,17 @@ def test_synth_writes_trainable_aligned_pairs_deterministically(real_root, tmp_p
     assert [a.psnr for a in again.archs] == [a.psnr for a in report.archs]
 
 
-def test_a_second_run_reuses_the_trained_networks(real_root, tmp_path):
+def test_a_second_run_reuses_the_trained_networks_and_trains_on_when_given_more_steps(real_root, tmp_path):
     config = SynthConfig(archs=("nearest",), fit=FAST)
     first = synthesize(real_root, tmp_path / "out", config)
     model_file = tmp_path / "out" / "models" / "nearest.pt"
     stamp = model_file.stat().st_mtime_ns
-    second = synthesize(real_root, tmp_path / "out", SynthConfig(archs=("nearest",), fit=FitConfig(crop=16, max_steps=9)))
+    second = synthesize(real_root, tmp_path / "out", config)
     assert model_file.stat().st_mtime_ns == stamp and second.archs[0].fit == first.archs[0].fit
+    more = SynthConfig(archs=("nearest",), fit=FitConfig(crop=16, batch_size=4, max_steps=5, check_every=100))
+    third = synthesize(real_root, tmp_path / "out", more)  # stopped at its limit (3 steps): trains 2 more
+    assert third.archs[0].fit.steps == 5 and model_file.stat().st_mtime_ns != stamp
+    assert third.archs[0].fit.seconds >= first.archs[0].fit.seconds
 
 
 def test_perceptual_family_trains(real_root, tmp_path):
