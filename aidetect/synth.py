@@ -76,11 +76,11 @@ def find_reals(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
-    items = [item for item in iter_inputs([str(root)])]
-    labelled = any(label_of(item.path, root) is not None for item in items)
+    items = [(item, label_of(item.path, root)) for item in iter_inputs([str(root)])]
+    labelled = any(label is not None for _, label in items)
     found = []
-    for item in items:
-        if labelled and label_of(item.path, root) != REAL:
+    for item, label in items:
+        if labelled and label != REAL:
             continue
         parts = Path(item.path).relative_to(root).parts
         found.append((Path(item.path), Path(*[p for p in parts if p not in LABEL_FOLDERS])))
@@ -89,9 +89,14 @@ def find_reals(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     return sorted(found)
 
 
+def _unit(pixels: np.ndarray) -> torch.Tensor:
+    """H x W x 3 uint8 -> 1 x 3 x H x W float in [0, 1]."""
+    return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float() / 255
+
+
 def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
     """The autoencoder's version of an H x W x 3 uint8 image, same size (edges padded by reflection)."""
-    x = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float() / 255
+    x = _unit(pixels)
     height, width = pixels.shape[:2]
     factor = model.factor
     pad_h, pad_w = -height % factor, -width % factor
@@ -136,15 +141,13 @@ def _pair_statistics(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float,
     """Mean PSNR, median sharpness ratio and the sharpness AUC of (fake, real) pixel pairs."""
     quality, fake_sharp, real_sharp = [], [], []
     for fake, real in pairs:
-        a = torch.from_numpy(fake).permute(2, 0, 1).unsqueeze(0).float() / 255
-        b = torch.from_numpy(real).permute(2, 0, 1).unsqueeze(0).float() / 255
+        a, b = _unit(fake), _unit(real)
         quality.append(float(psnr(a, b)))
         fake_sharp.append(float(laplacian_energy(a)))
         real_sharp.append(float(laplacian_energy(b)))
     ratio = float(np.median(np.asarray(fake_sharp) / np.maximum(real_sharp, 1e-12)))
     labels = [1] * len(fake_sharp) + [0] * len(real_sharp)
-    auc = float(roc_auc_score(labels, fake_sharp + real_sharp)) if len(pairs) > 0 else float("nan")
-    return float(np.mean(quality)), ratio, auc
+    return float(np.mean(quality)), ratio, float(roc_auc_score(labels, fake_sharp + real_sharp))
 
 
 def _model_path(out_root: Path, arch: str) -> Path:
