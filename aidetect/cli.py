@@ -25,7 +25,7 @@ from .synth_fit import FitConfig
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tell AI-generated images from real photographs (fused global + local patches).")
 out = Console(width=None if sys.stdout.isatty() else 160)  # full rows when piped to a file
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: paths never wrap, so logs grep
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 PROGRESS_MIN_ITEMS = 8
@@ -51,7 +51,7 @@ class OutputFormat(str, Enum):
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -453,17 +453,23 @@ def synth(
             fail(str(exc))
     for path, reason in report.errors:
         err.print(f"{escape(path)}: {escape(reason)}", highlight=False)
+    for row in report.archs:
+        if not row.fit.reached:
+            err.print(f"{row.fit.arch}: not sharp by its targets after {row.fit.steps} steps; its fakes are in "
+                      f"{escape(str(out_root / row.folder))}, which train ignores. Rerun with a higher --max-steps "
+                      f"to train it on.", highlight=False)
     if as_json:
         out.print_json(data=report.to_dict())
         return
     table = Table(title=f"{report.reals} real photos -> {out_root}")
     for column in ("arch", "steps", "sharp by target", "held-out PSNR", "fakes", "PSNR vs twin",
-                   "sharpness fake/real", "sharpness AUC"):
-        table.add_column(column, justify="left" if column == "arch" else "right")
+                   "sharpness fake/real", "sharpness AUC", "written to"):
+        table.add_column(column, justify="left" if column in ("arch", "written to") else "right")
     for row in report.archs:
         fit = row.fit
         table.add_row(fit.arch, str(fit.steps), "yes" if fit.reached else "[red]no[/red]", f"{fit.psnr:.1f} dB",
-                      str(row.images), f"{row.psnr:.1f} dB", f"{row.sharpness_ratio:.2f}", f"{row.sharpness_auc:.2f}")
+                      str(row.images), f"{row.psnr:.1f} dB", f"{row.sharpness_ratio:.2f}", f"{row.sharpness_auc:.2f}",
+                      escape(row.folder))
     out.print(table)
     out.print("sharpness AUC: how well Laplacian energy alone tells the fakes from their twins (0.5 = not at all).",
               highlight=False)
@@ -509,7 +515,7 @@ def explain(
                       soft_wrap=True)
         else:
             failed += 1
-            err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False, soft_wrap=True)
+            err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False)
     err.print(f"{len(items)} inputs: {len(items) - failed} explained in {out_dir}, {failed} unreadable", highlight=False,
               markup=False)
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)

@@ -98,8 +98,8 @@ def test_cli_eval_json_and_csv(test_root, tiny_checkpoint, tmp_path):
     families = tmp_path / "families.json"
     families.write_text('{"gan": "gan", "diffusion": "diffusion"}')
     result = run_cli("eval", test_root, "-w", tiny_checkpoint, "--json", "--blur", "1", "--families", families, *OPTIONS)
-    assert result.exit_code == 1, result.stderr  # one unreadable file
-    assert "broken.jpg" in result.stderr
+    assert result.exit_code == 1, result.stderr  # one unreadable file, named on one line however long its path
+    assert f"unreadable, left out: {test_root / 'gan' / '0_real' / 'broken.jpg'}: " in result.stderr.splitlines()[0]
     doc = json.loads(result.stdout)
     assert doc["checkpoint"]["patches"] == "psm"
     [run] = doc["results"]
