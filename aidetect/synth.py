@@ -10,7 +10,9 @@ quantisation tables and chroma subsampling, at the twin's size; and `synth.json`
 family, the PSNR against the twins and how well a trivial sharpness statistic (Laplacian energy)
 tells fakes from reals (ROC AUC; 0.5 means it cannot). Trained networks are kept in
 OUT_ROOT/models/ and reused by a later run; one that stopped at its step limit before it was sharp
-trains on when the run is repeated with a higher --max-steps.
+trains on when the run is repeated with a higher --max-steps. Until it is sharp, its fakes go to
+OUT_ROOT/unsharp/<arch>/ instead, outside the label folders: `train` ignores them, so OUT_ROOT never
+teaches "blurry means fake".
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .inputs import iter_inputs
 from .synth_fit import FitConfig, FitResult, fit_autoencoder, laplacian_energy, psnr
 
 REPORT_NAME = "synth.json"
+FAKES, UNSHARP = "1_fake", "unsharp"  # where a family's fakes go once sharp, and before
 HELD_OUT_EVERY = 20  # every 20th photo is kept out of autoencoder training, to check sharpness on
 _WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 
@@ -56,6 +59,7 @@ class ArchReport:
     psnr: float  # mean dB, decoded fake file vs decoded twin
     sharpness_ratio: float  # median over pairs of Laplacian energy fake / real
     sharpness_auc: float  # ROC AUC of Laplacian energy for fake vs real (0.5: inseparable)
+    folder: str  # where the fakes were written, relative to OUT_ROOT (1_fake/<arch> or unsharp/<arch>)
 
 
 @dataclass
@@ -204,13 +208,15 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
     reports = []
     for arch in config.archs:
         model, fit = _load_or_fit(arch, out_root, train, held_out, config.fit, on_progress)
+        folder, stale = (FAKES, UNSHARP) if fit.reached else (UNSHARP, FAKES)
+        shutil.rmtree(out_root / stale / arch, ignore_errors=True)  # an earlier run's, from before it was sharp
         pairs = []
         for index, (path, rel) in enumerate(usable):
-            written = save_like(reconstruct(model, pixels[path]), path, out_root / "1_fake" / arch / rel)
+            written = save_like(reconstruct(model, pixels[path]), path, out_root / folder / arch / rel)
             pairs.append((load_image(written), pixels[path]))  # measured as the detector will read it
             if on_progress:
                 on_progress(f"write {arch}", index + 1, len(usable))
-        reports.append(ArchReport(fit, len(pairs), *_pair_statistics(pairs)))
+        reports.append(ArchReport(fit, len(pairs), *_pair_statistics(pairs), folder=f"{folder}/{arch}"))
     report = SynthReport(str(real_root), str(out_root), len(usable), reports, errors)
     with atomic_open(out_root / REPORT_NAME, "w", encoding="utf-8") as handle:
         json.dump(report.to_dict(), handle, indent=2)

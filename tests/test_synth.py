@@ -43,7 +43,15 @@ def real_root(tmp_path: Path) -> Path:
     return root
 
 
-FAST = FitConfig(crop=16, batch_size=4, max_steps=3, check_every=100)
+FAST = FitConfig(crop=16, batch_size=4, max_steps=3, check_every=100)  # far from sharp: ends at its limit
+FAST_SHARP = FitConfig(crop=16, batch_size=4, max_steps=3, check_every=100, min_sharpness=1e-9)
+
+
+@pytest.fixture
+def easy_targets(monkeypatch):
+    """Every family's PSNR target out of the way, so that FAST_SHARP counts as sharp."""
+    for name, spec in list(AUTOENCODERS.items()):
+        monkeypatch.setitem(AUTOENCODERS, name, type(spec)(**{**spec.__dict__, "target_psnr": -100.0}))
 
 
 def test_find_reals_takes_only_reals_and_drops_label_folders(real_root):
@@ -98,12 +106,13 @@ def test_training_stops_once_sharp_and_says_when_it_did_not(monkeypatch):
     assert not result.reached and result.steps == 4
 
 
-def test_synth_writes_trainable_aligned_pairs_deterministically(real_root, tmp_path):
-    config = SynthConfig(archs=("transposed", "pixelshuffle"), fit=FAST)
+def test_synth_writes_trainable_aligned_pairs_deterministically(real_root, tmp_path, easy_targets):
+    config = SynthConfig(archs=("transposed", "pixelshuffle"), fit=FAST_SHARP)
     report = synthesize(real_root, tmp_path / "out", config)
     out = tmp_path / "out"
     assert report.reals == 7 and [a.fit.arch for a in report.archs] == ["transposed", "pixelshuffle"]
-    assert all(a.images == 7 for a in report.archs)
+    assert all(a.images == 7 and a.fit.reached for a in report.archs)
+    assert [a.folder for a in report.archs] == ["1_fake/transposed", "1_fake/pixelshuffle"]
     items = labelled_images(out)
     assert sum(label == REAL for _, label in items) == 7 and sum(label == FAKE for _, label in items) == 14
     for arch in config.archs:
@@ -137,6 +146,19 @@ def test_a_second_run_reuses_the_trained_networks_and_trains_on_when_given_more_
     assert third.archs[0].fit.seconds >= first.archs[0].fit.seconds
 
 
+def test_unsharp_fakes_stay_out_of_the_training_folders_until_sharp(real_root, tmp_path, easy_targets):
+    out = tmp_path / "out"
+    blurry = synthesize(real_root, out, SynthConfig(archs=("nearest",), fit=FAST))
+    assert not blurry.archs[0].fit.reached and blurry.archs[0].folder == "unsharp/nearest"
+    assert len(list((out / "unsharp" / "nearest").rglob("*.*"))) == 7
+    assert {label for _, label in labelled_images(out)} == {REAL}  # train would see no fake of this family
+    more = FitConfig(crop=16, batch_size=4, max_steps=5, check_every=100, min_sharpness=1e-9)
+    sharp = synthesize(real_root, out, SynthConfig(archs=("nearest",), fit=more))  # trains on, now meets the targets
+    assert sharp.archs[0].fit.reached and sharp.archs[0].folder == "1_fake/nearest"
+    assert not (out / "unsharp" / "nearest").exists()
+    assert sum(label == FAKE for _, label in labelled_images(out)) == 7
+
+
 def test_perceptual_family_trains(real_root, tmp_path):
     _, result = fit_autoencoder("ldm8", [smooth_photo(64, 64, s) for s in range(3)], [smooth_photo(64, 64, 5)],
                                 FitConfig(crop=16, batch_size=2, max_steps=2, check_every=1))
@@ -151,7 +173,9 @@ def test_cli_reports_bad_reals_and_goes_on(real_root, tmp_path):
     report = json.loads(result.stdout)
     assert report["reals"] == 7 and len(report["errors"]) == 2
     assert "empty.jpg: empty file" in result.stderr
-    assert len(list((tmp_path / "out" / "1_fake" / "pixelshuffle").rglob("*.*"))) == 7
+    assert "pixelshuffle: not sharp by its targets after 2 steps" in result.stderr  # and says where its fakes went
+    assert report["archs"][0]["folder"] == "unsharp/pixelshuffle"
+    assert len(list((tmp_path / "out" / "unsharp" / "pixelshuffle").rglob("*.*"))) == 7
 
 
 def test_cli_usage_errors(tmp_path):
