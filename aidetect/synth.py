@@ -209,7 +209,8 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
     for arch in config.archs:
         model, fit = _load_or_fit(arch, out_root, train, held_out, config.fit, on_progress)
         folder, stale = (FAKES, UNSHARP) if fit.reached else (UNSHARP, FAKES)
-        shutil.rmtree(out_root / stale / arch, ignore_errors=True)  # an earlier run's, from before it was sharp
+        if (out_root / stale / arch).exists():  # an earlier run's; failing to remove it must not pass silently
+            shutil.rmtree(out_root / stale / arch)
         pairs = []
         for index, (path, rel) in enumerate(usable):
             written = save_like(reconstruct(model, pixels[path]), path, out_root / folder / arch / rel)
