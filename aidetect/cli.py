@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .atomic import atomic_open
 from .checkpoint import CheckpointError, file_sha256, read_checkpoint, resolve_weights
-from .engine import Detector, Prediction
+from .engine import Detector, Prediction, resolve_device
 from .formats import csv_text, json_document, prediction_json, results_table
 from .images import DEFAULT_MAX_PIXELS
 from .inputs import iter_inputs
@@ -428,7 +428,9 @@ def synth(
     max_steps: int = typer.Option(FIT_DEFAULTS.max_steps, "--max-steps", min=1, help="Safety limit; training stops earlier once the reconstructions are sharp. Rerun with a higher limit to train an unfinished family on."),
     crop: int = typer.Option(FIT_DEFAULTS.crop, "--crop", min=16, help="Training crop side in native pixels."),
     copy_reals: bool = typer.Option(False, "--copy-reals", help="Copy the photos into OUT_ROOT/0_real instead of linking them."),
+    batch_size: int = typer.Option(FIT_DEFAULTS.batch_size, "--batch-size", min=1, help="Training crops per step."),
     seed: int = typer.Option(0, "--seed"),
+    device: Device = "auto",
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Make aligned fakes: reconstruct every real photo with generator-like autoencoders (AutoGAN, aligned datasets)."""
@@ -442,8 +444,12 @@ def synth(
         return
     if real_root is None or out_root is None:
         fail("give REAL_ROOT and OUT_ROOT (see aidetect synth --help)")
+    try:
+        resolved = str(resolve_device(device))
+    except ValueError as exc:
+        fail(str(exc))
     config = SynthConfig(archs=tuple(arch or AUTOENCODERS), copy_reals=copy_reals,
-                         fit=FitConfig(crop=crop, max_steps=max_steps, seed=seed))
+                         fit=FitConfig(crop=crop, batch_size=batch_size, max_steps=max_steps, seed=seed, device=resolved))
     with _eval_progress(True) as bar:
         task = bar.add_task("synth", total=1)
         try:

@@ -99,8 +99,9 @@ def _unit(pixels: np.ndarray) -> torch.Tensor:
 
 
 def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """The autoencoder's version of an H x W x 3 uint8 image, same size (edges padded by reflection)."""
-    x = _unit(pixels)
+    """The autoencoder's version of an H x W x 3 uint8 image, same size (edges padded by reflection),
+    computed on the model's device."""
+    x = _unit(pixels).to(next(model.parameters()).device)
     height, width = pixels.shape[:2]
     factor = model.factor
     pad_h, pad_w = -height % factor, -width % factor
@@ -108,7 +109,7 @@ def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
     x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
     with torch.no_grad():
         y = model(x)[0, :, :height, :width].clamp(0, 1)
-    return (y.permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).numpy()
+    return (y.permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 def save_like(pixels: np.ndarray, twin: Path, target: Path) -> Path:
@@ -208,6 +209,7 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
     reports = []
     for arch in config.archs:
         model, fit = _load_or_fit(arch, out_root, train, held_out, config.fit, on_progress)
+        model.to(config.fit.device)
         folder, stale = (FAKES, UNSHARP) if fit.reached else (UNSHARP, FAKES)
         if (out_root / stale / arch).exists():  # an earlier run's; failing to remove it must not pass silently
             shutil.rmtree(out_root / stale / arch)

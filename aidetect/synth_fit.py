@@ -31,7 +31,8 @@ class FitConfig:
     check_every: int = 250
     max_steps: int = 20000
     min_sharpness: float = 0.85  # and at most 1 / min_sharpness: over-sharpening is a trace too
-    seed: int = 0
+    seed: int = 0  # crops and initial weights; on a GPU some kernels still vary run to run
+    device: str = "cpu"
 
 
 @dataclass
@@ -122,7 +123,8 @@ def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarra
     spec = AUTOENCODERS[arch]
     seed = config.seed * 1000 + list(AUTOENCODERS).index(arch)
     torch.manual_seed(seed)
-    check_crops = random_crops(held_out, np.random.default_rng([config.seed, 1]), 32, 2 * config.crop)
+    device = torch.device(config.device)
+    check_crops = random_crops(held_out, np.random.default_rng([config.seed, 1]), 32, 2 * config.crop).to(device)
     if resume:
         model, earlier = resume
         step, spent = earlier.steps, earlier.seconds
@@ -130,13 +132,13 @@ def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarra
     else:
         model, step, spent = build_autoencoder(arch), 0, 0.0
         rng = np.random.default_rng(seed)
-    model.train()
+    model.to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    perceptual = PerceptualLoss() if spec.perceptual else None
+    perceptual = PerceptualLoss().to(device) if spec.perceptual else None
     start = time.perf_counter() - spent
     quality, sharpness, reached = 0.0, 0.0, False
     while step < config.max_steps and not reached:
-        batch = random_crops(train, rng, config.batch_size, config.crop)
+        batch = random_crops(train, rng, config.batch_size, config.crop).to(device)
         output = model(batch)
         loss = F.l1_loss(output, batch) + F.l1_loss(laplacian(output), laplacian(batch))
         if perceptual is not None:
@@ -150,5 +152,5 @@ def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarra
             reached = quality >= spec.target_psnr and config.min_sharpness <= sharpness <= 1 / config.min_sharpness
         if on_progress:
             on_progress(step, config.max_steps)
-    model.eval()
+    model.cpu().eval()
     return model, FitResult(arch, step, time.perf_counter() - start, quality, sharpness, reached)

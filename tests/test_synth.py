@@ -168,7 +168,8 @@ def test_perceptual_family_trains(real_root, tmp_path):
 def test_cli_reports_bad_reals_and_goes_on(real_root, tmp_path):
     truncated_jpeg(real_root / "0_real" / "dogs" / "broken.jpg")
     (real_root / "0_real" / "dogs" / "empty.jpg").write_bytes(b"")
-    result = run_cli("synth", real_root, tmp_path / "out", "-a", "pixelshuffle", "--crop", "16", "--max-steps", "2", "--json")
+    result = run_cli("synth", real_root, tmp_path / "out", "-a", "pixelshuffle", "--crop", "16", "--batch-size", "2",
+                     "--max-steps", "2", "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["reals"] == 7 and len(report["errors"]) == 2
@@ -183,5 +184,7 @@ def test_cli_usage_errors(tmp_path):
     assert result.exit_code == 2 and "not a folder" in result.stderr
     result = run_cli("synth", tmp_path, tmp_path / "out", "-a", "vae9")
     assert result.exit_code == 2 and "unknown autoencoder 'vae9'" in result.stderr
+    result = run_cli("synth", tmp_path, tmp_path / "out", "--device", "tpu9")
+    assert result.exit_code == 2 and "invalid device 'tpu9'" in result.stderr
     listing = run_cli("synth", "--list")
     assert listing.exit_code == 0 and all(name in listing.stdout for name in AUTOENCODERS)
