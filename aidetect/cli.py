@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .atomic import atomic_open
 from .checkpoint import CheckpointError, file_sha256, read_checkpoint, resolve_weights
-from .engine import Detector, Prediction, resolve_device
+from .engine import Detector, Prediction
 from .formats import csv_text, json_document, prediction_json, results_table
 from .images import DEFAULT_MAX_PIXELS
 from .inputs import iter_inputs
@@ -444,12 +444,8 @@ def synth(
         return
     if real_root is None or out_root is None:
         fail("give REAL_ROOT and OUT_ROOT (see aidetect synth --help)")
-    try:
-        resolved = str(resolve_device(device))
-    except ValueError as exc:
-        fail(str(exc))
     config = SynthConfig(archs=tuple(arch or AUTOENCODERS), copy_reals=copy_reals,
-                         fit=FitConfig(crop=crop, batch_size=batch_size, max_steps=max_steps, seed=seed, device=resolved))
+                         fit=FitConfig(crop=crop, batch_size=batch_size, max_steps=max_steps, seed=seed, device=device))
     with _eval_progress(True) as bar:
         task = bar.add_task("synth", total=1)
         try:

@@ -33,6 +33,7 @@ from sklearn.metrics import roc_auc_score
 from .atomic import atomic_open
 from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
 from .datasets import LABEL_FOLDERS, REAL, DatasetError, label_of
+from .engine import resolve_device
 from .images import ImageError, load_image
 from .inputs import iter_inputs
 from .synth_fit import FitConfig, FitResult, fit_autoencoder, laplacian_energy, psnr
@@ -187,6 +188,7 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
     for arch in config.archs:
         if arch not in AUTOENCODERS:
             raise ValueError(f"unknown autoencoder {arch!r}; choose from {', '.join(AUTOENCODERS)}")
+    device = resolve_device(config.fit.device)  # a bad device is an error before any work
     out_root = Path(out_root)
     reals = find_reals(real_root)
     pixels: dict[Path, np.ndarray] = {}
@@ -209,7 +211,7 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
     reports = []
     for arch in config.archs:
         model, fit = _load_or_fit(arch, out_root, train, held_out, config.fit, on_progress)
-        model.to(config.fit.device)
+        model.to(device)
         folder, stale = (FAKES, UNSHARP) if fit.reached else (UNSHARP, FAKES)
         if (out_root / stale / arch).exists():  # an earlier run's; failing to remove it must not pass silently
             shutil.rmtree(out_root / stale / arch)

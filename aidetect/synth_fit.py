@@ -21,6 +21,7 @@ from torch import nn
 
 from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
 from .backbones import build_backbone, get_backbone_spec
+from .engine import resolve_device
 
 
 @dataclass
@@ -32,7 +33,7 @@ class FitConfig:
     max_steps: int = 20000
     min_sharpness: float = 0.85  # and at most 1 / min_sharpness: over-sharpening is a trace too
     seed: int = 0  # crops and initial weights; on a GPU some kernels still vary run to run
-    device: str = "cpu"
+    device: str = "cpu"  # or auto, cuda, cuda:N, mps (engine.resolve_device)
 
 
 @dataclass
@@ -123,7 +124,7 @@ def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarra
     spec = AUTOENCODERS[arch]
     seed = config.seed * 1000 + list(AUTOENCODERS).index(arch)
     torch.manual_seed(seed)
-    device = torch.device(config.device)
+    device = resolve_device(config.device)
     check_crops = random_crops(held_out, np.random.default_rng([config.seed, 1]), 32, 2 * config.crop).to(device)
     if resume:
         model, earlier = resume
