@@ -6,6 +6,11 @@ fake" instead of the upsampling trace. So training stops on quality, not on time
 the family's target *and* the reconstructions keep as much high-frequency energy as the inputs
 (`sharpness` = Laplacian energy of output / input). `max_steps` is only a safety net; a result
 that hit it says so (`reached=False`).
+
+Families marked `adversarial` also learn against a patch discriminator, as the autoencoders of latent
+diffusion models do (VQGAN, Esser et al. 2021; LDM, Rombach et al. 2022): an 8x latent cannot keep
+every detail, and pixel and perceptual losses then settle on a blur, where the discriminator asks for
+texture that looks like a photo's.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ class FitConfig:
     check_every: int = 250
     max_steps: int = 20000
     min_sharpness: float = 0.85  # and at most 1 / min_sharpness: over-sharpening is a trace too
+    adversarial_weight: float = 0.5  # of the discriminator's loss in the decoder's (LDM's configs: 0.5,
+    # there scaled by a gradient ratio); 0.1 left ldm8 blurry (MODEL_CARD)
+    adversarial_from: int = 30000  # the discriminator joins once pixels and perceptual loss have
+    # converged, as in LDM's autoencoder configs (there at step 50,001); earlier it fights the content
     seed: int = 0  # crops and initial weights; on a GPU some kernels still vary run to run
     device: str = "cpu"  # or auto, cuda, cuda:N, mps (engine.resolve_device)
 
@@ -107,6 +116,43 @@ class PerceptualLoss(nn.Module):
         return sum((a - b).abs().mean() for a, b in zip(self._features(output), self._features(target)))
 
 
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (Isola et al. 2017): one real-or-generated logit per 18-pixel patch, so it judges
+    texture, not content. Spectral normalisation keeps the hinge-loss game stable on small batches."""
+
+    def __init__(self, width: int = 64) -> None:
+        super().__init__()
+        norm = nn.utils.parametrizations.spectral_norm
+        self.net = nn.Sequential(
+            norm(nn.Conv2d(3, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(2 * width, 1, 3, padding=1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 2 - 1)
+
+
+class _Adversary:
+    """The discriminator and its optimiser; `generator_loss` is the term added to the decoder's loss."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.net = PatchDiscriminator().to(device).train()
+        self.optimiser = torch.optim.Adam(self.net.parameters(), lr=1e-4, betas=(0.5, 0.9))
+
+    def generator_loss(self, output: torch.Tensor) -> torch.Tensor:
+        self.net.requires_grad_(False)
+        loss = -self.net(output).mean()
+        self.net.requires_grad_(True)
+        return loss
+
+    def step(self, output: torch.Tensor, real: torch.Tensor) -> None:
+        """One hinge-loss step of the discriminator on this batch."""
+        loss = F.relu(1 - self.net(real)).mean() + F.relu(1 + self.net(output.detach())).mean()
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+
+
 def _check(model: Autoencoder, held_out: torch.Tensor) -> tuple[float, float]:
     model.eval()
     with torch.no_grad():
@@ -136,6 +182,7 @@ def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarra
     model.to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     perceptual = PerceptualLoss().to(device) if spec.perceptual else None
+    adversary = _Adversary(device) if spec.adversarial else None
     start = time.perf_counter() - spent
     quality, sharpness, reached = 0.0, 0.0, False
     while step < config.max_steps and not reached:
@@ -144,9 +191,14 @@ def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarra
         loss = F.l1_loss(output, batch) + F.l1_loss(laplacian(output), laplacian(batch))
         if perceptual is not None:
             loss = loss + perceptual(output, batch)
+        adversarial = adversary is not None and step >= config.adversarial_from
+        if adversarial:
+            loss = loss + config.adversarial_weight * adversary.generator_loss(output)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        if adversarial:
+            adversary.step(output, batch)
         step += 1
         if step % config.check_every == 0 or step == config.max_steps:
             quality, sharpness = _check(model, check_crops)

@@ -165,6 +165,22 @@ def test_perceptual_family_trains(real_root, tmp_path):
     assert result.steps == 2 and np.isfinite(result.psnr)
 
 
+def test_adversarial_family_learns_against_the_discriminator_from_its_start_step():
+    photos = [smooth_photo(64, 64, s) for s in range(3)]
+
+    def decoder_after(**adversarial) -> list[torch.Tensor]:
+        config = FitConfig(crop=16, batch_size=2, max_steps=3, check_every=100, **adversarial)
+        model, _ = fit_autoencoder("ldm8", photos, photos[:1], config)
+        return list(model.decoder.state_dict().values())
+
+    without = decoder_after(adversarial_from=10**9)
+    assert AUTOENCODERS["ldm8"].adversarial
+    same = decoder_after(adversarial_from=0, adversarial_weight=0.0)  # the discriminator trains, adds nothing
+    assert all(torch.equal(a, b) for a, b in zip(without, same))
+    pushed = decoder_after(adversarial_from=0, adversarial_weight=0.1)
+    assert not all(torch.equal(a, b) for a, b in zip(without, pushed))
+
+
 def test_cli_reports_bad_reals_and_goes_on(real_root, tmp_path):
     truncated_jpeg(real_root / "0_real" / "dogs" / "broken.jpg")
     (real_root / "0_real" / "dogs" / "empty.jpg").write_bytes(b"")
