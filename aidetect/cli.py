@@ -429,6 +429,7 @@ def synth(
     crop: int = typer.Option(FIT_DEFAULTS.crop, "--crop", min=16, help="Training crop side in native pixels."),
     copy_reals: bool = typer.Option(False, "--copy-reals", help="Copy the photos into OUT_ROOT/0_real instead of linking them."),
     batch_size: int = typer.Option(FIT_DEFAULTS.batch_size, "--batch-size", min=1, help="Training crops per step."),
+    adversarial_weight: float = typer.Option(FIT_DEFAULTS.adversarial_weight, "--adversarial-weight", min=0.0, help=f"Weight of the patch discriminator's loss for the families that use one (ldm8), from step {FIT_DEFAULTS.adversarial_from:,}."),
     seed: int = typer.Option(0, "--seed"),
     device: Device = "auto",
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -445,7 +446,8 @@ def synth(
     if real_root is None or out_root is None:
         fail("give REAL_ROOT and OUT_ROOT (see aidetect synth --help)")
     config = SynthConfig(archs=tuple(arch or AUTOENCODERS), copy_reals=copy_reals,
-                         fit=FitConfig(crop=crop, batch_size=batch_size, max_steps=max_steps, seed=seed, device=device))
+                         fit=FitConfig(crop=crop, batch_size=batch_size, max_steps=max_steps, seed=seed, device=device,
+                                       adversarial_weight=adversarial_weight))
     with _eval_progress(True) as bar:
         task = bar.add_task("synth", total=1)
         try:

@@ -195,6 +195,19 @@ def test_cli_reports_bad_reals_and_goes_on(real_root, tmp_path):
     assert len(list((tmp_path / "out" / "unsharp" / "pixelshuffle").rglob("*.*"))) == 7
 
 
+def test_cli_passes_the_training_options_to_the_library(real_root, tmp_path, monkeypatch):
+    import aidetect.synth
+
+    seen = []
+    monkeypatch.setattr(aidetect.synth, "synthesize", lambda real, out, config, progress: seen.append(config) or
+                        aidetect.synth.SynthReport(str(real), str(out), 0, [], []))
+    result = run_cli("synth", real_root, tmp_path / "out", "-a", "ldm8", "--adversarial-weight", "0.25",
+                     "--batch-size", "8", "--max-steps", "40000", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    fit = seen[0].fit
+    assert seen[0].archs == ("ldm8",) and (fit.adversarial_weight, fit.batch_size, fit.max_steps) == (0.25, 8, 40000)
+
+
 def test_cli_usage_errors(tmp_path):
     result = run_cli("synth", tmp_path / "missing", tmp_path / "out")
     assert result.exit_code == 2 and "not a folder" in result.stderr
@@ -202,5 +215,7 @@ def test_cli_usage_errors(tmp_path):
     assert result.exit_code == 2 and "unknown autoencoder 'vae9'" in result.stderr
     result = run_cli("synth", tmp_path, tmp_path / "out", "--device", "tpu9")
     assert result.exit_code == 2 and "invalid device 'tpu9'" in result.stderr
+    result = run_cli("synth", tmp_path, tmp_path / "out", "--adversarial-weight", "-1")
+    assert result.exit_code == 2 and "--adversarial-weight" in result.stderr
     listing = run_cli("synth", "--list")
     assert listing.exit_code == 0 and all(name in listing.stdout for name in AUTOENCODERS)
