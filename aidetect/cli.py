@@ -467,16 +467,16 @@ def synth(
         return
     table = Table(title=f"{report.reals} real photos -> {out_root}")
     for column in ("arch", "steps", "sharp by target", "held-out PSNR", "fakes", "PSNR vs twin",
-                   "sharpness fake/real", "sharpness AUC", "written to"):
-        table.add_column(column, justify="left" if column in ("arch", "written to") else "right")
+                   "sharpness fake/real", "AUC sharpness", "AUC luminance", "AUC saturation", "written to"):
+        table.add_column(column, justify="left" if column in ("arch", "written to") else "right", overflow="fold")
     for row in report.archs:
         fit = row.fit
         table.add_row(fit.arch, str(fit.steps), "yes" if fit.reached else "[red]no[/red]", f"{fit.psnr:.1f} dB",
                       str(row.images), f"{row.psnr:.1f} dB", f"{row.sharpness_ratio:.2f}", f"{row.sharpness_auc:.2f}",
-                      escape(row.folder))
+                      f"{row.luminance_auc:.2f}", f"{row.saturation_auc:.2f}", escape(row.folder))
     out.print(table)
-    out.print("sharpness AUC: how well Laplacian energy alone tells the fakes from their twins (0.5 = not at all).",
-              highlight=False)
+    out.print("AUC: how well one trivial statistic alone (Laplacian energy, mean luminance, mean saturation) tells "
+              "the fakes from their twins (0.5 = not at all).", highlight=False)
 
 
 def make_folder(path: Path, option: str) -> None:

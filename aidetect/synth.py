@@ -7,8 +7,8 @@ fake share content; what separates them is the decoder's upsampling trace.
 
 Nothing else may separate them: each fake is saved in its twin's format, with the twin's JPEG
 quantisation tables and chroma subsampling, at the twin's size; and `synth.json` reports, per
-family, the PSNR against the twins and how well a trivial sharpness statistic (Laplacian energy)
-tells fakes from reals (ROC AUC; 0.5 means it cannot). Trained networks are kept in
+family, the PSNR against the twins and how well trivial statistics (Laplacian energy for sharpness,
+mean luminance, mean saturation) tell fakes from reals (ROC AUC; 0.5 means they cannot). Trained networks are kept in
 OUT_ROOT/models/ and reused by a later run; one that stopped at its step limit before it was sharp
 trains on when the run is repeated with a higher --max-steps. Until it is sharp, its fakes go to
 OUT_ROOT/unsharp/<arch>/ instead, outside the label folders: `train` ignores them, so OUT_ROOT never
@@ -36,7 +36,7 @@ from .datasets import LABEL_FOLDERS, REAL, DatasetError, label_of
 from .engine import resolve_device
 from .images import ImageError, load_image
 from .inputs import iter_inputs
-from .synth_fit import FitConfig, FitResult, fit_autoencoder, laplacian_energy, psnr
+from .synth_fit import FitConfig, FitResult, fit_autoencoder, laplacian_energy, luminance, psnr
 
 REPORT_NAME = "synth.json"
 FAKES, UNSHARP = "1_fake", "unsharp"  # where a family's fakes go once sharp, and before
@@ -60,6 +60,8 @@ class ArchReport:
     psnr: float  # mean dB, decoded fake file vs decoded twin
     sharpness_ratio: float  # median over pairs of Laplacian energy fake / real
     sharpness_auc: float  # ROC AUC of Laplacian energy for fake vs real (0.5: inseparable)
+    luminance_auc: float  # the same for mean luminance (a decoder's brightness shift)
+    saturation_auc: float  # and for mean saturation (its colour shift)
     folder: str  # where the fakes were written, relative to OUT_ROOT (1_fake/<arch> or unsharp/<arch>)
 
 
@@ -143,17 +145,30 @@ def _place_real(source: Path, target: Path, copy: bool) -> None:
         target.symlink_to(source.resolve())
 
 
-def _pair_statistics(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, float]:
-    """Mean PSNR, median sharpness ratio and the sharpness AUC of (fake, real) pixel pairs."""
-    quality, fake_sharp, real_sharp = [], [], []
+def _auc(fake: list[float], real: list[float]) -> float:
+    return float(roc_auc_score([1] * len(fake) + [0] * len(real), fake + real))
+
+
+def _saturation(pixels: np.ndarray) -> float:
+    """Mean HSV saturation in [0, 1]."""
+    high, low = pixels.max(axis=2).astype(np.float32), pixels.min(axis=2).astype(np.float32)
+    return float(np.mean((high - low) / np.maximum(high, 1)))
+
+
+def _pair_statistics(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """ArchReport's statistics of (fake, real) pixel pairs: mean PSNR, median sharpness ratio, and how
+    well sharpness, mean luminance and mean saturation alone separate the fakes from the reals."""
+    quality, sharp, luma, saturation = [], ([], []), ([], []), ([], [])
     for fake, real in pairs:
         a, b = _unit(fake), _unit(real)
         quality.append(float(psnr(a, b)))
-        fake_sharp.append(float(laplacian_energy(a)))
-        real_sharp.append(float(laplacian_energy(b)))
-    ratio = float(np.median(np.asarray(fake_sharp) / np.maximum(real_sharp, 1e-12)))
-    labels = [1] * len(fake_sharp) + [0] * len(real_sharp)
-    return float(np.mean(quality)), ratio, float(roc_auc_score(labels, fake_sharp + real_sharp))
+        for column, (image, unit) in enumerate(((fake, a), (real, b))):
+            sharp[column].append(float(laplacian_energy(unit)))
+            luma[column].append(float(luminance(unit).mean()))
+            saturation[column].append(_saturation(image))
+    ratio = float(np.median(np.asarray(sharp[0]) / np.maximum(sharp[1], 1e-12)))
+    return {"psnr": float(np.mean(quality)), "sharpness_ratio": ratio, "sharpness_auc": _auc(*sharp),
+            "luminance_auc": _auc(*luma), "saturation_auc": _auc(*saturation)}
 
 
 def _model_path(out_root: Path, arch: str) -> Path:
@@ -221,7 +236,7 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
             pairs.append((load_image(written), pixels[path]))  # measured as the detector will read it
             if on_progress:
                 on_progress(f"write {arch}", index + 1, len(usable))
-        reports.append(ArchReport(fit, len(pairs), *_pair_statistics(pairs), folder=f"{folder}/{arch}"))
+        reports.append(ArchReport(fit, len(pairs), folder=f"{folder}/{arch}", **_pair_statistics(pairs)))
     report = SynthReport(str(real_root), str(out_root), len(usable), reports, errors)
     with atomic_open(out_root / REPORT_NAME, "w", encoding="utf-8") as handle:
         json.dump(report.to_dict(), handle, indent=2)

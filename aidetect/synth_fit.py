@@ -67,10 +67,14 @@ def laplacian(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, kernel, groups=x.shape[1])
 
 
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """B x 1 x H x W luma of B x 3 x H x W RGB (ITU-R BT.601 weights)."""
+    return (x * torch.tensor([0.299, 0.587, 0.114]).to(x).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
 def laplacian_energy(x: torch.Tensor) -> torch.Tensor:
     """Mean squared Laplacian of the luminance, one value per image: a standard sharpness measure."""
-    luma = (x * torch.tensor([0.299, 0.587, 0.114]).to(x).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    return laplacian(luma).pow(2).mean(dim=(1, 2, 3))
+    return laplacian(luminance(x)).pow(2).mean(dim=(1, 2, 3))
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

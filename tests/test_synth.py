@@ -83,15 +83,19 @@ def test_saved_fakes_copy_the_twins_jpeg_tables_and_subsampling(tmp_path):
     assert np.array_equal(load_image(written), smooth_photo(20, 20, 4))  # lossless twin, lossless fake
 
 
-def test_sharpness_auc_flags_blurred_fakes_and_not_identical_ones():
+def test_trivial_statistics_flag_blurred_or_brightened_fakes_and_not_identical_ones():
     import cv2
 
     reals = [smooth_photo(64, 64, seed) for seed in range(8)]
-    blurred = [(cv2.GaussianBlur(real, (0, 0), 1.5), real) for real in reals]
-    _, ratio, auc = _pair_statistics(blurred)
-    assert ratio < 0.5 and auc < 0.1  # blurred fakes have less Laplacian energy: the statistic separates them
-    _, ratio, auc = _pair_statistics([(real, real) for real in reals])
-    assert ratio == pytest.approx(1.0) and auc == pytest.approx(0.5)
+    blurred = _pair_statistics([(cv2.GaussianBlur(real, (0, 0), 1.5), real) for real in reals])
+    # blurred fakes have less Laplacian energy: that statistic separates them, colour does not
+    assert blurred["sharpness_ratio"] < 0.5 and blurred["sharpness_auc"] < 0.1
+    assert 0.3 < blurred["luminance_auc"] < 0.7 and 0.3 < blurred["saturation_auc"] < 0.7
+    same = _pair_statistics([(real, real) for real in reals])
+    assert same["sharpness_ratio"] == pytest.approx(1.0)
+    assert same["sharpness_auc"] == same["luminance_auc"] == same["saturation_auc"] == pytest.approx(0.5)
+    brighter = _pair_statistics([(np.clip(real.astype(int) + 40, 0, 255).astype(np.uint8), real) for real in reals])
+    assert brighter["luminance_auc"] > 0.75  # a decoder's brightness shift shows up
 
 
 def test_training_stops_once_sharp_and_says_when_it_did_not(monkeypatch):
