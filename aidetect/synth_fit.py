@@ -122,7 +122,8 @@ class PerceptualLoss(nn.Module):
 
 class PatchDiscriminator(nn.Module):
     """PatchGAN (Isola et al. 2017): one real-or-generated logit per 18-pixel patch, so it judges
-    texture, not content. Spectral normalisation keeps the hinge-loss game stable on small batches."""
+    texture, not content. Spectral normalisation bounds its slope, the hinge loss's usual companion
+    (the game can still collapse: the quality check then keeps the fakes out of training)."""
 
     def __init__(self, width: int = 64) -> None:
         super().__init__()
