@@ -7,49 +7,11 @@ exactly, whatever the number of workers, and resume mid-training.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
-from PIL import Image
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    blur_prob: float = 0.1  # paper: p = 0.1, sigma ~ U[0, 3]
-    blur_sigma: tuple[float, float] = (0.0, 3.0)
-    jpeg_prob: float = 0.1  # paper: p = 0.1, quality ~ U{30..100}, OpenCV or Pillow at random
-    jpeg_quality: tuple[int, int] = (30, 100)
-    flip: bool = True
-    # Format alignment (not in the paper): re-encode every image of both classes as JPEG with this
-    # probability, so that "has a JPEG history of kind X" cannot separate the classes.
-    reencode_prob: float = 0.0
-    reencode_quality: tuple[int, int] = (70, 100)
-    crop: tuple[int, int] = (224, 368)  # side range of the random native-resolution square crop
-    # Resampling robustness (not in the paper): downscale both classes alike with this probability,
-    # by a factor in `rescale`, so that "was resized" (common for real photos online) is no class cue.
-    rescale_prob: float = 0.0
-    rescale: tuple[float, float] = (0.5, 1.0)
-
-
-def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    if sigma <= 0:
-        return image
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
-
-
-def jpeg(image: np.ndarray, quality: int, use_cv2: bool = False) -> np.ndarray:
-    """Re-encode as JPEG at `quality` with OpenCV or Pillow (their encoders differ slightly)."""
-    if use_cv2:
-        ok, buffer = cv2.imencode(".jpg", image[:, :, ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-        if not ok:
-            raise RuntimeError("OpenCV failed to encode JPEG")
-        return np.ascontiguousarray(cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:, :, ::-1])
-    stream = io.BytesIO()
-    Image.fromarray(image).save(stream, format="JPEG", quality=int(quality))
-    stream.seek(0)
-    return np.array(Image.open(stream).convert("RGB"))
+from .config import AugmentConfig
+from .perturb import gaussian_blur, jpeg_roundtrip
 
 
 def random_crop(image: np.ndarray, rng: np.random.Generator, sides: tuple[int, int]) -> np.ndarray:
@@ -77,12 +39,12 @@ def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) 
         image = downscale(image, float(rng.uniform(*config.rescale)), config.crop[0])
     image = random_crop(image, rng, config.crop)
     if rng.random() < config.reencode_prob:
-        image = jpeg(image, int(rng.integers(config.reencode_quality[0], config.reencode_quality[1] + 1)))
+        image = jpeg_roundtrip(image, int(rng.integers(config.reencode_quality[0], config.reencode_quality[1] + 1)))
     if rng.random() < config.blur_prob:
         image = gaussian_blur(image, float(rng.uniform(*config.blur_sigma)))
     if rng.random() < config.jpeg_prob:
         quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
-        image = jpeg(image, quality, use_cv2=bool(rng.random() < 0.5))
+        image = jpeg_roundtrip(image, quality, use_cv2=bool(rng.random() < 0.5))
     if config.flip and rng.random() < 0.5:
         image = image[:, ::-1]
     return np.ascontiguousarray(image)

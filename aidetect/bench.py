@@ -1,12 +1,14 @@
 """`aidetect bench`: how fast the detector runs here, and where the time goes.
 
 Seven backbone passes per image (one global view, six patches) are the floor: everything around
-them (decoding, patch selection, cropping, fusion) should be nearly free. The bench measures that
-floor, the fused model on tensors already in memory (the overhead ratio is floor time / fused
-time, 1.0 = free), whole scans of generated JPEG folders through `Detector` with its decode
-workers (throughput and peak memory of the process tree), the gain of batching, and optional CPU
-speed-ups (channels-last, bf16 autocast) with their largest probability change on real images.
-Random weights are fine for speed; pass a checkpoint to check a speed-up against the real model.
+them (decoding, patch selection, cropping, fusion) should be nearly free. The quick run (the
+default) measures that floor, the fused model on tensors already in memory (the overhead ratio is
+floor time / fused time, 1.0 = free) and a scan of a generated JPEG folder through `Detector` with
+its decode workers (throughput, its ratio to the fused rate, and peak memory of the process tree),
+all at the engine's own defaults. The full run (`BenchConfig.full`) adds more image sizes, the
+gain of batching and whole-image decoding; optional CPU speed-ups (channels-last, bf16 autocast)
+report their largest probability change on real images. Random weights are fine for speed; pass a
+checkpoint to check a speed-up against the real model.
 """
 
 from __future__ import annotations
@@ -29,30 +31,14 @@ import torch
 from PIL import Image
 
 from .checkpoint import CheckpointInfo, load_checkpoint
-from .engine import Detector, Prediction, _Decoded, global_view
+from .config import BenchConfig, ModelConfig
+from .decode import DecodedImage
+from .engine import Detector
 from .inputs import iter_inputs
-from .model import INPUT_SIZE, FusedDetector, ModelConfig
+from .model import FusedDetector
 from .psm import NUM_PATCHES
-
-
-@dataclass
-class BenchConfig:
-    """What to measure; the defaults are the issue's (an idle machine takes a few minutes)."""
-
-    backbone: str = "efficientnet_lite0"
-    weights: str | None = None  # a checkpoint instead of random weights (its backbone wins)
-    device: str = "auto"
-    batch_size: int = 16
-    repeats: int = 5
-    batches: tuple[int, ...] = (1, 4, 16, 64)
-    sizes: tuple[int, ...] = (256, 1024, 4000)  # square JPEGs for the end-to-end scans
-    images: int = 32  # JPEGs per size
-    workers: int = 2
-    ready_size: int = 1024  # full-resolution side of the in-memory images
-    threads: int | None = None
-    channels_last: bool = False
-    bf16: bool = False
-    check_dir: str | None = None
+from .results import Prediction
+from .transforms import INPUT_SIZE
 
 
 @dataclass
@@ -74,6 +60,7 @@ class EndToEnd:
     images: int
     path: str  # "auto": large images as candidate crops; "whole": every image sent whole
     rate: Rate
+    fused_ratio: float  # scan rate / the fused model's rate at the same batch size: 1.0 = decoding is free
     peak_rss_mb: float | None  # process tree, DataLoader workers included: sum of RSS (a ceiling)
     peak_pss_mb: float | None  # the same as PSS: the tree's real footprint
 
@@ -91,8 +78,8 @@ class Variant:
     dtype: str
     channels_last: bool
     rate: Rate
-    speedup: float  # over the fp32 baseline
-    max_probability_diff: float | None  # over --check-dir, against the fp32 baseline
+    speedup: float  # over fp32 NCHW
+    max_probability_diff: float | None  # over --check-dir, against fp32 NCHW
     checked: int
 
 
@@ -101,6 +88,7 @@ class Environment:
     device: str
     device_name: str
     dtype: str
+    channels_last: bool
     torch: str
     threads: int
     interop_threads: int
@@ -112,6 +100,7 @@ class Environment:
 class BenchReport:
     config: BenchConfig
     environment: Environment
+    batch_size: int  # what the engine ran at (the config's, or the engine's default for the device)
     backbone: Rate  # 7 x batch 224-px passes, per image
     fused: Rate  # the whole model on in-memory tensors
     overhead_ratio: float  # backbone time / fused time (1.0: everything else is free)
@@ -247,14 +236,11 @@ def make_jpeg_folder(root: Path, size: int, count: int, distinct: int = 4) -> li
     return paths
 
 
-def ready_items(count: int, size: int) -> list[_Decoded]:
+def ready_items(count: int, size: int) -> list[DecodedImage]:
     """Decoded inputs as the engine receives them (global view + full-resolution pixels), in memory."""
-    generator = torch.Generator().manual_seed(0)
-    items = []
-    for i in range(count):
-        pixels = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=generator)
-        items.append(_Decoded(i, f"<ready {i}>", (size, size), global_view(pixels), pixels))
-    return items
+    rng = np.random.default_rng(0)
+    return [DecodedImage.of(i, f"<ready {i}>", rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            for i in range(count)]
 
 
 def load_model(config: BenchConfig) -> tuple[FusedDetector, CheckpointInfo]:
@@ -267,9 +253,8 @@ def load_model(config: BenchConfig) -> tuple[FusedDetector, CheckpointInfo]:
 
 
 def build_detector(config: BenchConfig, model: FusedDetector, info: CheckpointInfo, **options) -> Detector:
-    """A Detector on its own copy of `model`: variants change its memory format, never the baseline's
-    (the baseline is fp32 NCHW, whatever the engine's defaults)."""
-    options.setdefault("channels_last", False)
+    """A Detector on its own copy of `model` (variants change its memory format, never the baseline's),
+    with the engine's defaults for the device unless the config or `options` say otherwise."""
     return Detector(copy.deepcopy(model), info, device=config.device, batch_size=config.batch_size,
                     workers=config.workers, **options)
 
@@ -281,21 +266,19 @@ def _sync(device: torch.device) -> Callable[[], None]:
 def backbone_rate(detector: Detector, batch: int, repeats: int) -> Rate:
     """The floor: the backbone alone on `batch` global views and 6 x `batch` patches, all 224 px."""
     generator = torch.Generator().manual_seed(0)
-    views = torch.randn(batch, 3, INPUT_SIZE, INPUT_SIZE, generator=generator).to(detector.device)
-    crops = torch.randn(batch * NUM_PATCHES, 3, INPUT_SIZE, INPUT_SIZE, generator=generator).to(detector.device)
-    views, crops = detector._layout(views), detector._layout(crops)
-    backbone = detector.model.backbone
+    views = torch.rand(batch, 3, INPUT_SIZE, INPUT_SIZE, generator=generator).to(detector.device)
+    crops = torch.rand(batch * NUM_PATCHES, 3, INPUT_SIZE, INPUT_SIZE, generator=generator).to(detector.device)
 
     @torch.inference_mode()
     def run() -> None:
-        with detector._autocast():
-            backbone(views)
-            backbone(crops)
+        with detector.autocast():
+            detector.model.features(views)
+            detector.model.features(crops)
 
     return Rate.of(batch, timed(run, repeats, _sync(detector.device)))
 
 
-def fused_rate(detector: Detector, items: list[_Decoded], batch: int, repeats: int) -> Rate:
+def fused_rate(detector: Detector, items: list[DecodedImage], batch: int, repeats: int) -> Rate:
     """The whole model (PSM, crops, local pass, fusion, results) on in-memory inputs, `batch` at a time."""
 
     def run() -> None:
@@ -305,7 +288,7 @@ def fused_rate(detector: Detector, items: list[_Decoded], batch: int, repeats: i
     return Rate.of(len(items), timed(run, repeats, _sync(detector.device)))
 
 
-def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repeats: int) -> EndToEnd:
+def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repeats: int, fused: Rate) -> EndToEnd:
     """Files to results through `Detector.predict` (decode workers included), with peak memory."""
     peaks: list[Memory | None] = []
 
@@ -316,7 +299,9 @@ def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repe
 
     seconds = timed(run, repeats, _sync(detector.device), warmup=False)
     peak = None if peaks[0] is None else functools.reduce(Memory.max, peaks)
-    return EndToEnd(size, len(paths), path, Rate.of(len(paths), seconds), _mb(peak and peak.rss), _mb(peak and peak.pss))
+    rate = Rate.of(len(paths), seconds)
+    return EndToEnd(size, len(paths), path, rate, rate.median / fused.median, _mb(peak and peak.rss),
+                    _mb(peak and peak.pss))
 
 
 def max_probability_diff(baseline: list[Prediction], variant: Detector, paths: list[str]) -> float | None:
@@ -329,7 +314,8 @@ def environment(detector: Detector) -> Environment:
     device = detector.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     dtype = detector.autocast_dtype or torch.float32
-    return Environment(str(device), name, str(dtype).replace("torch.", ""), torch.__version__, torch.get_num_threads(),
+    return Environment(str(device), name, str(dtype).replace("torch.", ""), detector.channels_last, torch.__version__,
+                       torch.get_num_threads(),
                        torch.get_num_interop_threads(), os.cpu_count(), platform.python_version())
 
 
@@ -351,7 +337,7 @@ def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stag
         torch.set_num_threads(config.threads)
     model, info = load_model(config)
     detector = build_detector(config, model, info)
-    repeats, batch = config.repeats, config.batch_size
+    repeats, batch = config.repeats, detector.batch_size
     baseline = tree_memory()
 
     on_stage(f"backbone alone, batch {batch}")
@@ -359,36 +345,41 @@ def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stag
     on_stage(f"fused model on in-memory {config.ready_size} px images, batch {batch}")
     pool = ready_items(max((batch, *config.batches)), config.ready_size)
     fused = fused_rate(detector, pool[:batch], batch, repeats)
-    report = BenchReport(config, environment(detector), floor, fused, fused.median / floor.median,
+    report = BenchReport(config, environment(detector), batch, floor, fused, fused.median / floor.median,
                          _mb(baseline and baseline.rss), _mb(baseline and baseline.pss))
 
     with tempfile.TemporaryDirectory(prefix="aidetect-bench-") as tmp:
         for size in config.sizes:
             on_stage(f"generating {config.images} JPEGs of {size} px")
             paths = make_jpeg_folder(Path(tmp), size, config.images)
-            on_stage(f"end-to-end scan, {size} px")
-            report.end_to_end.append(end_to_end(detector, paths, size, "auto", repeats))
-            if size == max(config.sizes) and detector.model.config.patches == "psm":
+            on_stage(f"end-to-end scan, {size} px, {config.workers} decode workers")
+            report.end_to_end.append(end_to_end(detector, paths, size, "auto", repeats, fused))
+            if config.whole_images and size == max(config.sizes) and detector.model.config.patches == "psm":
                 on_stage(f"end-to-end scan, {size} px, whole images from the workers")
                 whole = build_detector(config, model, info, candidate_crops=False)
-                report.end_to_end.append(end_to_end(whole, paths, size, "whole", repeats))
+                report.end_to_end.append(end_to_end(whole, paths, size, "whole", repeats, fused))
             shutil.rmtree(paths[0].parent)
 
-    items, smallest = pool[:max(config.batches)], None
+    smallest = None
     for size in sorted(config.batches):
-        on_stage(f"batch {size} vs one by one")
-        rate = fused_rate(detector, items, size, repeats)
+        on_stage(f"batch {size} vs the smallest")
+        rate = fused_rate(detector, pool[:max(config.batches)], size, repeats)
         smallest = smallest or rate
         report.batching.append(Batching(size, rate, rate.median / smallest.median))
 
-    check = [item.path for item in iter_inputs([config.check_dir])] if config.check_dir else []
-    reference = detector.predict(check) if check and variants_wanted(config) else []
-    for name, channels_last, bf16 in variants_wanted(config):
+    wanted = variants_wanted(config)
+    if wanted:  # against fp32 NCHW, whatever the engine's defaults
+        on_stage("fp32 NCHW reference for the variants")
+        reference = build_detector(config, model, info, channels_last=False)
+        reference_rate = fused_rate(reference, pool[:batch], batch, repeats)
+        check = [item.path for item in iter_inputs([config.check_dir])] if config.check_dir else []
+        reference_predictions = reference.predict(check)
+    for name, channels_last, bf16 in wanted:
         on_stage(f"variant {name}")
         variant = build_detector(config, model, info, channels_last=channels_last, precision="bf16" if bf16 else "auto")
         rate = fused_rate(variant, pool[:batch], batch, repeats)
-        diff = max_probability_diff(reference, variant, check) if check else None
+        diff = max_probability_diff(reference_predictions, variant, check) if check else None
         dtype = str(variant.autocast_dtype or torch.float32).replace("torch.", "")
-        report.variants.append(Variant(name, dtype, channels_last, rate, rate.median / fused.median, diff, len(check)))
+        report.variants.append(Variant(name, dtype, channels_last, rate, rate.median / reference_rate.median, diff,
+                                       len(check)))
     return report
-

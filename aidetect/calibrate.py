@@ -19,9 +19,10 @@ from typing import Sequence
 import numpy as np
 
 from .checkpoint import file_sha256, save_checkpoint
-from .engine import Detector, Prediction
-from .evaluate import Progress, load_detector, predict_files
+from .engine import Detector
+from .evaluate import Progress, predict_files
 from .inputs import iter_inputs
+from .results import Prediction
 
 # Engine probabilities are rounded to 6 decimals: 0 and 1 stand for anything within half a unit.
 _EPS = 5e-7
@@ -119,7 +120,7 @@ def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fa
                          progress: Progress | None = None, **detector_options) -> tuple[Calibration, list[Prediction]]:
     """Score the images, calibrate, and write a copy of the checkpoint with `threshold`, `logit_bias`
     and a `calibration` record in its metadata. Returns the calibration and the unreadable images."""
-    detector = load_detector(weights, **detector_options)
+    detector = Detector.load(weights, **detector_options)
     reals, failed = _score_folder(detector, real_dir, workers, progress)
     fakes, failed_fakes = _score_folder(detector, fake_dir, workers, progress) if fake_dir else ([], [])
     if not reals:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from .atomic import atomic_open
-from .model import FusedDetector, ModelConfig
+from .config import ModelConfig
+from .model import FusedDetector
 
 FORMAT = "aidetect-checkpoint"
 FORMAT_VERSION = 1
@@ -121,9 +122,13 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[CheckpointInfo, dict[str, 
     return CheckpointInfo(path, config, dict(payload.get("metadata") or {})), payload.get("state_dict") or {}
 
 
-def load_checkpoint(path: str | os.PathLike | None = None) -> tuple[FusedDetector, CheckpointInfo]:
-    """Build the model a checkpoint describes and load its weights (eval mode, on the CPU)."""
+def load_checkpoint(path: str | os.PathLike | None = None,
+                    patches: str | None = None) -> tuple[FusedDetector, CheckpointInfo]:
+    """Build the model a checkpoint describes and load its weights (eval mode, on the CPU). `patches`
+    swaps the patch strategy: the weights do not depend on it (the paper's ablations use the same ones)."""
     info, state = read_checkpoint(resolve_weights(path))
+    if patches is not None and patches != info.config.patches:
+        info = replace(info, config=replace(info.config, patches=patches))
     model = FusedDetector(info.config)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -1,11 +1,18 @@
-"""The `aidetect` command line: parses arguments, calls the library, prints. No model logic here."""
+"""The `aidetect` command line: parses arguments, calls the library, prints. No model logic here.
+
+Start-up matters (`aidetect --help` should answer at once): this module imports nothing heavy at
+the top. Each command imports the library it calls, and option defaults come from the torch-free
+config dataclasses (config.py, synth/config.py), so every default is written once.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, List, Optional
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Annotated, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -14,13 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .atomic import atomic_open
-from .checkpoint import CheckpointError, file_sha256, read_checkpoint, resolve_weights
-from .engine import Detector, Prediction
-from .formats import csv_text, json_document, prediction_json, results_table
+from .config import AugmentConfig, BenchConfig, ModelConfig, PatchStrategy, TrainConfig
 from .images import DEFAULT_MAX_PIXELS
-from .inputs import iter_inputs
-from .report import ScanReport
-from .synth_fit import FitConfig
+from .synth.config import FitConfig
+
+if TYPE_CHECKING:
+    from .engine import Detector
+    from .results import Prediction
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tell AI-generated images from real photographs (fused global + local patches).")
@@ -30,6 +37,15 @@ err = Console(stderr=True, soft_wrap=True)  # one message, one line: paths never
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 PROGRESS_MIN_ITEMS = 8
 
+
+def defaults(config_class: type) -> SimpleNamespace:
+    """A dataclass's field defaults, read without making an instance (making a ModelConfig loads torch)."""
+    return SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(config_class)
+                              if f.default is not dataclasses.MISSING})
+
+
+MODEL, AUGMENT, TRAIN, BENCH, FIT = (defaults(c) for c in (ModelConfig, AugmentConfig, TrainConfig, BenchConfig,
+                                                          FitConfig))
 
 
 # Options shared by the commands that run a checkpoint on images (one definition each).
@@ -56,18 +72,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 
 
 def load_detector(weights: Optional[Path], **options) -> Detector:
+    """Detector.load, with a bad checkpoint or option as a usage error (one line)."""
+    from .checkpoint import CheckpointError
+    from .engine import Detector
+
     try:
         return Detector.load(weights, **options)
-    except CheckpointError as exc:
+    except (CheckpointError, ValueError) as exc:
         fail(str(exc))
-    except ValueError as exc:
-        fail(str(exc))
-
-
-def checkpoint_summary(detector: Detector) -> dict:
-    info = detector.info
-    return {"path": str(info.path), "name": info.name, "backbone": info.config.backbone,
-            "patches": info.config.patches, "threshold": detector.threshold}
 
 
 def _with_progress(predictions: Iterator[Prediction], total: int, enabled: bool) -> Iterator[Prediction]:
@@ -103,28 +115,33 @@ def scan(
 ) -> None:
     """Scan images: probability of being AI-generated, verdict, and the patches that drove it.
     Several GPUs or machines: torchrun --nproc_per_node=N -m aidetect scan ... --jsonl --output FILE."""
-    from .distributed_scan import Shard
+    from .formats import csv_text, json_document, prediction_json, results_table
+    from .inputs import iter_inputs
+    from .runtime import World
 
-    shard = Shard.from_env()
+    world = World.from_env()
     chosen = [f for f, on in ((OutputFormat.json, as_json), (OutputFormat.jsonl, as_jsonl), (OutputFormat.csv, as_csv)) if on]
     if output_format:
         chosen.append(output_format)
     if len(set(chosen)) > 1:
         fail("choose one output format: --json, --jsonl, --csv or --format")
     fmt = chosen[0] if chosen else OutputFormat.table
-    sharded = resume or shard.world > 1
+    sharded = resume or world.size > 1
     if sharded and (fmt is not OutputFormat.jsonl or not output or report):
         fail("--resume and multi-process scans write JSON lines to a file: use --jsonl --output FILE (no --report)")
-    detector = load_detector(weights, device=shard.device(device), batch_size=batch_size, workers=workers,
+    detector = load_detector(weights, device=world.device(device), batch_size=batch_size, workers=workers,
                              threshold=threshold, max_pixels=max_pixels)
     items = list(iter_inputs(paths, recursive=recursive))
     if not items:
         fail("no images found in the given paths", EXIT_SOME_FAILED)
     if sharded:
-        _scan_to_file(detector, items, output, shard, resume, progress)
+        _scan_to_file(detector, items, output, world, resume, progress)
+    scan_report = None
     if report:
+        from .report import ScanReport
+
         make_folder(report, "--report")
-    scan_report = ScanReport(report) if report else None
+        scan_report = ScanReport(report)
     results = scan_report.scan(detector, items) if scan_report else detector.iter_predict(items)
     stream = _with_progress(results, len(items), progress and len(items) >= PROGRESS_MIN_ITEMS)
 
@@ -146,14 +163,14 @@ def scan(
             else:
                 out.print(table)
         else:
-            text = json_document(predictions, checkpoint_summary(detector)) if fmt is OutputFormat.json else csv_text(predictions)
+            text = json_document(predictions, detector.summary()) if fmt is OutputFormat.json else csv_text(predictions)
             if output:
                 with atomic_open(output, "w", encoding="utf-8") as handle:
                     handle.write(text)
             else:
                 sys.stdout.write(text)
     if scan_report:
-        err.print(f"report: {scan_report.write(checkpoint_summary(detector))}", highlight=False, markup=False)
+        err.print(f"report: {scan_report.write(detector.summary())}", highlight=False, markup=False)
     failed = sum(1 for p in predictions if not p.ok)
     flagged = sum(1 for p in predictions if p.verdict == "generated")
     err.print(f"{len(predictions)} inputs: {flagged} generated, {len(predictions) - flagged - failed} real, "
@@ -161,21 +178,21 @@ def scan(
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
-def _scan_to_file(detector: Detector, items: list, output: Path, shard, resume: bool, progress: bool) -> None:
+def _scan_to_file(detector: Detector, items: list, output: Path, world, resume: bool, progress: bool) -> None:
     """Resumable and multi-process scans (distributed_scan.py); rank 0 prints the totals of the whole file."""
     from .distributed_scan import scan_to_jsonl
     from .resume import ResultsError
 
     def wrap(stream: Iterator[Prediction], total: int) -> Iterator[Prediction]:
-        return _with_progress(stream, total, progress and shard.rank == 0 and total >= PROGRESS_MIN_ITEMS)
+        return _with_progress(stream, total, progress and world.main and total >= PROGRESS_MIN_ITEMS)
 
     try:
-        totals = scan_to_jsonl(detector, items, output, shard, resume, wrap)
+        totals = scan_to_jsonl(detector, items, output, world, resume, wrap)
     except ResultsError as exc:
         fail(str(exc), EXIT_SOME_FAILED)
     except OSError as exc:
         fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
-    if shard.rank == 0:
+    if world.main:
         err.print(f"{totals.count} inputs: {totals.generated} generated, "
                   f"{totals.count - totals.generated - totals.failed} real, {totals.failed} unreadable "
                   f"(all in {output})", highlight=False)
@@ -199,6 +216,8 @@ def info(
 ) -> None:
     """Show a checkpoint's card: backbone, parameters, hash, training data, metrics, threshold."""
     import json
+
+    from .checkpoint import CheckpointError, file_sha256, read_checkpoint, resolve_weights
 
     path = resolve_weights(weights)
     try:
@@ -231,35 +250,34 @@ def _parse_root(spec: str) -> tuple[str, float]:
 def train(
     roots: Optional[List[str]] = typer.Argument(None, help="Training roots in the 0_real/1_fake layout, each optionally ROOT:WEIGHT."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation root (default: hold out --val-fraction)."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.01, max=0.9),
-    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: best.pt, last_state.pt, log.jsonl."),
-    backbone: str = typer.Option("efficientnet_lite0", "--backbone"),
-    patches: str = typer.Option("psm", "--patches", help="psm, random or rsz448."),
-    pretrained: bool = typer.Option(True, "--pretrained/--scratch", help="Start the backbone from ImageNet weights."),
+    val_fraction: float = typer.Option(TRAIN.val_fraction, "--val-fraction", min=0.01, max=0.9),
+    out: Path = typer.Option(Path(TRAIN.out), "--out", "-o", help="Run folder: best.pt, last_state.pt, log.jsonl."),
+    backbone: str = typer.Option(MODEL.backbone, "--backbone"),
+    patches: PatchStrategy = typer.Option(PatchStrategy(MODEL.patches), "--patches", help="Where the local branch looks."),
+    pretrained: bool = typer.Option(TRAIN.pretrained, "--pretrained/--scratch", help="Start the backbone from ImageNet weights."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this aidetect checkpoint."),
-    epochs: int = typer.Option(20, "--epochs", min=1),
-    warmup_epochs: int = typer.Option(0, "--warmup-epochs", min=0, help="Single-branch epochs on native 224 crops first."),
-    freeze_backbone: bool = typer.Option(False, "--freeze-backbone", help="Fused epochs train only the heads."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    micro_batch: int = typer.Option(16, "--micro-batch", min=1, help="Images per step; gradients accumulate to --batch-size."),
-    lr: float = typer.Option(1e-4, "--lr"),
-    epoch_size: Optional[int] = typer.Option(None, "--epoch-size", min=1, help="Samples drawn per epoch."),
-    blur_prob: float = typer.Option(0.1, "--blur-prob", min=0.0, max=1.0),
-    jpeg_prob: float = typer.Option(0.1, "--jpeg-prob", min=0.0, max=1.0),
-    reencode_prob: float = typer.Option(0.0, "--reencode-prob", min=0.0, max=1.0, help="Re-encode both classes as JPEG (format alignment)."),
-    rescale_prob: float = typer.Option(0.0, "--rescale-prob", min=0.0, max=1.0, help="Downscale both classes alike (resampling robustness)."),
-    flip: bool = typer.Option(True, "--flip/--no-flip"),
-    patience: int = typer.Option(5, "--early-stop", min=1, help="Stop after this many epochs without a better val AP."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
-    workers: int = typer.Option(2, "--workers", "-j", min=0),
+    epochs: int = typer.Option(TRAIN.epochs, "--epochs", min=1),
+    warmup_epochs: int = typer.Option(TRAIN.warmup_epochs, "--warmup-epochs", min=0, help="Single-branch epochs on native 224 crops first."),
+    freeze_backbone: bool = typer.Option(TRAIN.freeze_backbone, "--freeze-backbone", help="Fused epochs train only the heads."),
+    batch_size: int = typer.Option(TRAIN.batch_size, "--batch-size", min=1),
+    micro_batch: int = typer.Option(TRAIN.micro_batch, "--micro-batch", min=1, help="Images per step; gradients accumulate to --batch-size."),
+    lr: float = typer.Option(TRAIN.lr, "--lr"),
+    epoch_size: Optional[int] = typer.Option(None, "--epoch-size", min=1, help="Samples drawn per epoch (default: every training image once)."),
+    blur_prob: float = typer.Option(AUGMENT.blur_prob, "--blur-prob", min=0.0, max=1.0),
+    jpeg_prob: float = typer.Option(AUGMENT.jpeg_prob, "--jpeg-prob", min=0.0, max=1.0),
+    reencode_prob: float = typer.Option(AUGMENT.reencode_prob, "--reencode-prob", min=0.0, max=1.0, help="Re-encode both classes as JPEG (format alignment)."),
+    rescale_prob: float = typer.Option(AUGMENT.rescale_prob, "--rescale-prob", min=0.0, max=1.0, help="Downscale both classes alike (resampling alignment)."),
+    flip: bool = typer.Option(AUGMENT.flip, "--flip/--no-flip"),
+    patience: int = typer.Option(TRAIN.early_stop, "--early-stop", min=1, help="Stop after this many epochs without a better val AP."),
+    seed: int = typer.Option(TRAIN.seed, "--seed"),
+    device: Device = TRAIN.device,
+    workers: int = typer.Option(TRAIN.workers, "--workers", "-j", min=0),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder (or last_state.pt)."),
 ) -> None:
     """Train the fused detector (the paper's recipe by default). Multi-GPU: torchrun --nproc_per_node=N -m aidetect train ..."""
-    from .augment import AugmentConfig
+    from .checkpoint import CheckpointError
     from .datasets import DatasetError
-    from .model import ModelConfig
-    from .train import Trainer, TrainConfig
+    from .train import Trainer
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
@@ -278,7 +296,7 @@ def train(
                 config = TrainConfig(
                     roots=[r for r, _ in parsed], root_weights=[w for _, w in parsed], out=str(out),
                     val=str(val) if val else None, val_fraction=val_fraction,
-                    model=ModelConfig(backbone=backbone, patches=patches), pretrained=pretrained,
+                    model=ModelConfig(backbone=backbone, patches=patches.value), pretrained=pretrained,
                     init=str(init) if init else None, epochs=epochs, warmup_epochs=warmup_epochs,
                     freeze_backbone=freeze_backbone, batch_size=batch_size, micro_batch=micro_batch, lr=lr,
                     early_stop=patience, epoch_size=epoch_size, seed=seed, device=device, workers=workers,
@@ -288,17 +306,12 @@ def train(
             best = trainer.fit()
         except (ValueError, CheckpointError, DatasetError) as exc:
             fail(str(exc))
-    if trainer.dist.main:
-        err.print(f"best validation: {best}; checkpoint: {trainer.out / 'best.pt'}", highlight=False)
+    if trainer.world.main:
+        summary = "none" if best is None else f"AP {best.ap:.4f}, accuracy {best.accuracy:.3f} on {best.n_real + best.n_fake} images"
+        err.print(f"best validation: {summary}; checkpoint: {trainer.out / 'best.pt'}", highlight=False)
 
 
 # --- evaluation: eval, calibrate, convert (logic in evaluate.py, calibrate.py, convert.py) ---
-
-
-class PatchStrategy(str, Enum):
-    psm = "psm"
-    random = "random"
-    rsz448 = "rsz448"
 
 
 def _eval_progress(enabled: bool) -> Progress:
@@ -325,11 +338,13 @@ def eval_command(
     progress: ShowProgress = True,
 ) -> None:
     """Evaluate a checkpoint on labelled sets: AP, AUC and accuracies per set, their mean, and a pooled AP."""
-    from .datasets import DatasetError, find_sets, read_families
-    from .evalreport import report_table, results_csv, results_json, sweep_table, write_sweep
     import time
 
     from . import evaluate as evaluation
+    from .checkpoint import CheckpointError
+    from .datasets import DatasetError, find_sets, read_families
+    from .engine import Detector
+    from .evalreport import report_table, results_csv, results_json, sweep_table, write_sweep
     from .perturb import Perturbation
 
     if as_json and as_csv:
@@ -341,8 +356,8 @@ def eval_command(
     try:
         sets = find_sets(root)
         mapping = read_families(families) if families else None
-        detector = evaluation.load_detector(weights, patches.value if patches else None, threshold=threshold,
-                                            batch_size=batch_size, device=device)
+        detector = Detector.load(weights, patches.value if patches else None, threshold=threshold,
+                                 batch_size=batch_size, device=device)
     except (DatasetError, CheckpointError, ValueError) as exc:
         fail(str(exc))
     perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur)]
@@ -352,13 +367,13 @@ def eval_command(
         task = bar.add_task("evaluating", total=images * len(perturbations))
         results = evaluation.evaluate(detector, sets, perturbations, mapping, workers, lambda n: bar.advance(task, n))
     if as_json:
-        sys.stdout.write(results_json(results, evaluation.checkpoint_summary(detector)))
+        sys.stdout.write(results_json(results, detector.summary()))
     elif as_csv:
         sys.stdout.write(results_csv(results))
     else:
         out.print(sweep_table(results) if sweep else report_table(results[0]))
     if sweep:
-        for path in write_sweep(results, evaluation.checkpoint_summary(detector), out_dir):
+        for path in write_sweep(results, detector.summary(), out_dir):
             err.print(f"wrote {path}", highlight=False)
     failed = {path for result in results for path, _ in result.errors}
     for path, reason in results[0].errors:
@@ -382,6 +397,7 @@ def calibrate(
 ) -> None:
     """Set a checkpoint's threshold for a target false-positive rate (and its logit bias, given fakes)."""
     from .calibrate import calibrate_checkpoint
+    from .checkpoint import CheckpointError
 
     with _eval_progress(progress) as bar:
         task = bar.add_task("scoring", total=None)
@@ -414,9 +430,7 @@ def convert(
               highlight=False)
 
 
-# --- aligned fakes (logic in synth.py, synth_fit.py, autoencoders.py) ---
-
-FIT_DEFAULTS = FitConfig()
+# --- aligned fakes (logic in synth/) ---
 
 
 @app.command()
@@ -425,19 +439,20 @@ def synth(
     out_root: Optional[Path] = typer.Argument(None, help="Writes 0_real/ (links to the photos), 1_fake/<arch>/, models/, synth.json."),
     arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Autoencoder family (repeatable; default: all). See --list."),
     list_archs: bool = typer.Option(False, "--list", help="List the autoencoder families and exit."),
-    max_steps: int = typer.Option(FIT_DEFAULTS.max_steps, "--max-steps", min=1, help="Safety limit; training stops earlier once the reconstructions are sharp. Rerun with a higher limit to train an unfinished family on."),
-    crop: int = typer.Option(FIT_DEFAULTS.crop, "--crop", min=16, help="Training crop side in native pixels."),
+    max_steps: int = typer.Option(FIT.max_steps, "--max-steps", min=1, help="Safety limit; training stops earlier once the reconstructions are sharp. Rerun with a higher limit to train an unfinished family on."),
+    crop: int = typer.Option(FIT.crop, "--crop", min=16, help="Training crop side in native pixels."),
     copy_reals: bool = typer.Option(False, "--copy-reals", help="Copy the photos into OUT_ROOT/0_real instead of linking them."),
-    batch_size: int = typer.Option(FIT_DEFAULTS.batch_size, "--batch-size", min=1, help="Training crops per step."),
-    adversarial_weight: float = typer.Option(FIT_DEFAULTS.adversarial_weight, "--adversarial-weight", min=0.0, help=f"Weight of the patch discriminator's loss for the families that use one (ldm8), from step {FIT_DEFAULTS.adversarial_from:,}."),
+    batch_size: int = typer.Option(FIT.batch_size, "--batch-size", min=1, help="Training crops per step."),
+    adversarial_weight: float = typer.Option(FIT.adversarial_weight, "--adversarial-weight", min=0.0, help=f"Weight of the patch discriminator's loss for the families that use one (ldm8), from step {FIT.adversarial_from:,}."),
     seed: int = typer.Option(0, "--seed"),
     device: Device = "auto",
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Make aligned fakes: reconstruct every real photo with generator-like autoencoders (AutoGAN, aligned datasets)."""
-    from .autoencoders import AUTOENCODERS
     from .datasets import DatasetError
-    from .synth import SynthConfig, synthesize
+    from .synth.autoencoders import AUTOENCODERS
+    from .synth.build import synthesize
+    from .synth.config import SynthConfig
 
     if list_archs:
         for spec in AUTOENCODERS.values():
@@ -445,7 +460,7 @@ def synth(
         return
     if real_root is None or out_root is None:
         fail("give REAL_ROOT and OUT_ROOT (see aidetect synth --help)")
-    config = SynthConfig(archs=tuple(arch or AUTOENCODERS), copy_reals=copy_reals,
+    config = SynthConfig(archs=tuple(arch or ()), copy_reals=copy_reals,
                          fit=FitConfig(crop=crop, batch_size=batch_size, max_steps=max_steps, seed=seed, device=device,
                                        adversarial_weight=adversarial_weight))
     with _eval_progress(True) as bar:
@@ -503,6 +518,7 @@ def explain(
     """Explain predictions: a picture per image with the chosen patches, the activation map and the attention
     each patch got, plus the same numbers as JSON. Two inputs with the same name get a-2, a-3..."""
     from .explain import explain_inputs
+    from .inputs import iter_inputs
 
     make_folder(out_dir, "--out")
     detector = load_detector(weights, device=device, batch_size=batch_size, workers=workers,
@@ -540,29 +556,35 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 @app.command()
 def bench(
-    backbone: str = typer.Option("efficientnet_lite0", "--backbone", help="Backbone with random weights (speed only)."),
+    backbone: str = typer.Option(BENCH.backbone, "--backbone", help="Backbone with random weights (speed only)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="A checkpoint instead of random weights (use it with --check-dir)."),
-    device: Device = "auto",
-    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Images per forward pass."),
-    repeats: int = typer.Option(5, "--repeats", "-n", min=1, help="Timed repeats of each measurement (median, min, max)."),
-    batches: str = typer.Option("1,4,16,64", "--batches", help="Batch sizes to compare with one by one."),
-    sizes: str = typer.Option("256,1024,4000", "--sizes", help="Sides of the generated JPEGs for the end-to-end scans."),
-    images: int = typer.Option(32, "--images", min=1, help="JPEGs per size in the end-to-end scans."),
-    workers: Workers = 2,
+    device: Device = BENCH.device,
+    full: bool = typer.Option(False, "--full", help="The long matrix: 256/1024/4000 px scans, batch sizes 1/4/16/64, whole-image decoding, 32 images, 5 repeats (tens of minutes on a small CPU)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Images per forward pass (default: the engine's, 1 on the CPU, 16 on GPUs)."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", "-n", min=1, help=f"Timed repeats of each measurement (median, min, max; default {BENCH.repeats})."),
+    batches: Optional[str] = typer.Option(None, "--batches", help="Batch sizes to compare, e.g. 1,4,16,64 (default: none; --full: those)."),
+    sizes: Optional[str] = typer.Option(None, "--sizes", help=f"Sides of the generated JPEGs for the end-to-end scans (default {','.join(map(str, BENCH.sizes))}; --full: 256,1024,4000)."),
+    images: Optional[int] = typer.Option(None, "--images", min=1, help=f"JPEGs per size in the end-to-end scans (default {BENCH.images})."),
+    workers: int = typer.Option(BENCH.workers, "--workers", "-j", min=0, help="Decoding worker processes, as in scan."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch intra-op threads (default: torch's)."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="Also measure channels-last tensors."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="Also measure channels-last against NCHW."),
     bf16: bool = typer.Option(False, "--bf16", help="Also measure bf16 autocast."),
     check_dir: Optional[Path] = typer.Option(None, "--check-dir", help="Images to compare the speed-ups' probabilities with fp32 on."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
-    """Measure speed and memory here: backbone floor, fused overhead, end-to-end scans, batching, CPU speed-ups."""
-    from .bench import BenchConfig, run_bench
+    """Measure speed and memory here: backbone floor, fused rate and overhead, an end-to-end scan and its peak
+    memory (a quick run by default; --full for the whole matrix)."""
+    from .bench import run_bench
     from .benchreport import bench_json, bench_tables
+    from .checkpoint import CheckpointError
 
     config = BenchConfig(backbone=backbone, weights=str(weights) if weights else None, device=device,
-                         batch_size=batch_size, repeats=repeats, batches=_int_list(batches), sizes=_int_list(sizes),
-                         images=images, workers=workers, threads=threads, channels_last=channels_last, bf16=bf16,
-                         check_dir=str(check_dir) if check_dir else None)
+                         batch_size=batch_size, workers=workers, threads=threads, channels_last=channels_last,
+                         bf16=bf16, check_dir=str(check_dir) if check_dir else None)
+    config = config.full() if full else config
+    chosen = {"repeats": repeats, "images": images, "batches": batches and _int_list(batches),
+              "sizes": sizes and _int_list(sizes)}
+    config = dataclasses.replace(config, **{k: v for k, v in chosen.items() if v is not None})
     try:
         report = run_bench(config, lambda stage: err.print(f"bench: {stage}", highlight=False))
     except (CheckpointError, ValueError) as exc:

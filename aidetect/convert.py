@@ -16,7 +16,8 @@ from typing import Mapping
 import torch
 
 from .checkpoint import FORMAT, file_sha256, save_checkpoint
-from .model import FusedDetector, ModelConfig
+from .config import ModelConfig
+from .model import FusedDetector
 
 PREFIXES = (("resnet.", "backbone."), ("fc1.", "embed_proj."), ("mha_list.", "fusion.layers."), ("fc.", "classifier."))
 DROPPED = ("resnet.fc.",)

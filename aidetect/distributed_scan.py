@@ -11,19 +11,17 @@ a single process resumes by appending to OUTPUT itself.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
-import torch
-import torch.distributed as dist
-
-from .engine import Detector, Prediction
+from .engine import Detector
 from .formats import prediction_json
 from .inputs import InputItem, display_path
+from .results import Prediction
 from .resume import ResultsError, done_paths, in_order, interleave, merge_by_path, repair
+from .runtime import World
 
 # Ranks that finish early wait at the barrier for the slowest one, up to this long.
 BARRIER_TIMEOUT = timedelta(hours=24)
@@ -31,33 +29,11 @@ BARRIER_TIMEOUT = timedelta(hours=24)
 Wrap = Callable[[Iterator[Prediction], int], Iterator[Prediction]]
 
 
-@dataclass(frozen=True)
-class Shard:
-    """This process's share of a scan, from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def from_env(cls) -> "Shard":
-        env = os.environ
-        return cls(int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_RANK", "0")))
-
-    def take(self, items: list) -> list:
-        return items[self.rank::self.world]
-
-    def device(self, device: str) -> str:
-        """One GPU per process: a bare auto/cuda becomes cuda:LOCAL_RANK when several processes share a machine."""
-        if self.world > 1 and device in ("auto", "cuda") and torch.cuda.is_available():
-            return f"cuda:{self.local_rank % torch.cuda.device_count()}"
-        return device
-
-    def part(self, output: Path, rank: int | None = None) -> Path:
-        """Where a rank writes: OUTPUT itself for a single process, else OUTPUT.part-RANK-of-WORLD."""
-        if self.world == 1:
-            return output
-        return output.with_name(f"{output.name}.part-{self.rank if rank is None else rank}-of-{self.world}")
+def part_path(output: Path, world: World, rank: int | None = None) -> Path:
+    """Where a rank writes: OUTPUT itself for a single process, else OUTPUT.part-RANK-of-WORLD."""
+    if world.size == 1:
+        return output
+    return output.with_name(f"{output.name}.part-{world.rank if rank is None else rank}-of-{world.size}")
 
 
 @dataclass
@@ -69,12 +45,12 @@ class ScanTotals:
     failed: int = 0
 
 
-def earlier_results(output: Path, shard: Shard) -> list[Path]:
+def earlier_results(output: Path, world: World) -> list[Path]:
     """Result files of earlier runs of `output` that this run does not write: parts of another world
     size, and the merged output when this run writes parts."""
-    own = {shard.part(output, r) for r in range(shard.world)}
+    own = {part_path(output, world, r) for r in range(world.size)}
     found = sorted(p for p in output.parent.glob(f"{output.name}.part-*-of-*") if p not in own)
-    return found + ([output] if shard.world > 1 and output.exists() else [])
+    return found + ([output] if world.size > 1 and output.exists() else [])
 
 
 def _totals(output: Path) -> ScanTotals:
@@ -88,10 +64,10 @@ def _totals(output: Path) -> ScanTotals:
     return totals
 
 
-def finish(output: Path, names: list[str], shard: Shard, earlier: list[Path]) -> ScanTotals:
+def finish(output: Path, names: list[str], world: World, earlier: list[Path]) -> ScanTotals:
     """Rank 0, after every rank is done: one record per input in OUTPUT, in input order; parts removed."""
-    parts = [shard.part(output, r) for r in range(shard.world)]
-    aligned = in_order(output, names) if shard.world == 1 else interleave(output, parts, names)
+    parts = [part_path(output, world, r) for r in range(world.size)]
+    aligned = in_order(output, names) if world.size == 1 else interleave(output, parts, names)
     if not aligned:  # the inputs or the world size changed since an earlier run: gather by path
         merge_by_path(output, [p for p in parts + earlier if p.exists()], names)
     for path in set(parts + earlier) - {output}:
@@ -99,14 +75,14 @@ def finish(output: Path, names: list[str], shard: Shard, earlier: list[Path]) ->
     return _totals(output)
 
 
-def scan_to_jsonl(detector: Detector, items: list[InputItem], output: Path, shard: Shard, resume: bool,
+def scan_to_jsonl(detector: Detector, items: list[InputItem], output: Path, world: World, resume: bool,
                   wrap: Wrap = lambda stream, total: stream) -> ScanTotals:
     """This rank's share of the scan, one flushed line per image; every rank returns the final totals.
     `wrap` sees this rank's prediction stream and its length (for a progress bar)."""
     output = Path(output)
-    own = shard.part(output)
-    mine = shard.take(items)
-    earlier = earlier_results(output, shard) if resume else []
+    own = part_path(output, world)
+    mine = world.take(items)
+    earlier = earlier_results(output, world) if resume else []
     if resume:
         done = set(repair(own)).union(*(done_paths(path) for path in earlier))
         mine = [item for item in mine if display_path(item.path) not in done]
@@ -116,17 +92,16 @@ def scan_to_jsonl(detector: Detector, items: list[InputItem], output: Path, shar
             handle.write(prediction_json(prediction) + "\n")
             handle.flush()  # a kill loses at most the line being written
     names = [display_path(item.path) for item in items]
-    if shard.world == 1:
-        return finish(output, names, shard, earlier)
-    if not dist.is_initialized():
-        dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)
-    dist.barrier()
+    if world.size == 1:
+        return finish(output, names, world, earlier)
+    world.join("gloo", BARRIER_TIMEOUT)  # objects and a barrier only: gloo, whatever the device
+    world.barrier()
     try:
-        box = [finish(output, names, shard, earlier) if shard.rank == 0 else None]
+        outcome = finish(output, names, world, earlier) if world.main else None
     except ResultsError as exc:  # every rank fails with rank 0, none waits for it
-        box = [exc]
-    dist.broadcast_object_list(box, src=0)
-    dist.destroy_process_group()
-    if isinstance(box[0], ResultsError):
-        raise box[0]
-    return box[0]
+        outcome = exc
+    outcome = world.broadcast(outcome)
+    world.leave()
+    if isinstance(outcome, ResultsError):
+        raise outcome
+    return outcome

@@ -14,14 +14,13 @@ from typing import Callable, Mapping, Sequence
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from .checkpoint import load_checkpoint
 from .datasets import ImageSet
-from .engine import Detector, Prediction
+from .engine import Detector
 from .images import ImageError, load_image
 from .inputs import display_path
 from .metrics import Report, summarise
-from .model import FusedDetector
 from .perturb import BLUR_SWEEP, JPEG_SWEEP, Perturbation
+from .results import Prediction
 
 Progress = Callable[[int], None]
 
@@ -37,25 +36,6 @@ class EvalResult:
     def to_dict(self) -> dict:
         return {"perturbation": self.perturbation.to_dict(), **self.report.to_dict(),
                 "errors": [{"path": p, "error": e} for p, e in self.errors]}
-
-
-def load_detector(weights: str | os.PathLike | None = None, patches: str | None = None, **options) -> Detector:
-    """A Detector for evaluation; `patches` swaps the patch strategy (psm, random, rsz448) while
-    keeping the same weights, for the paper's ablations. Options go to Detector (not `workers`:
-    decoding workers belong to `predict_files`)."""
-    model, info = load_checkpoint(weights)
-    if patches is not None and patches != info.config.patches:
-        config = replace(info.config, patches=patches)
-        swapped = FusedDetector(config)
-        swapped.load_state_dict(model.state_dict())
-        model, info = swapped.eval(), replace(info, config=config)
-    return Detector(model, info, workers=0, **options)
-
-
-def checkpoint_summary(detector: Detector) -> dict:
-    info = detector.info
-    return {"path": str(info.path), "name": info.name, "backbone": info.config.backbone,
-            "patches": info.config.patches, "threshold": detector.threshold, "logit_bias": info.logit_bias}
 
 
 class _PerturbedFiles(Dataset):
@@ -82,7 +62,7 @@ def predict_files(detector: Detector, paths: Sequence[str | os.PathLike],
                   progress: Progress | None = None) -> list[list[Prediction]]:
     """For each perturbation, the predictions for `paths` in order (unreadable files get `error` set).
     One DataLoader serves every perturbation, so its workers start once and batches run on across.
-    `detector` must have no workers of its own (load it with `load_detector`)."""
+    Decoding happens here, so `detector`'s own workers are not used."""
     jobs = [(path, perturbation) for perturbation in perturbations for path in paths]
     loader = DataLoader(_PerturbedFiles(jobs, detector.max_pixels), batch_size=detector.batch_size,
                         num_workers=min(workers, len(jobs)), collate_fn=list)

@@ -24,9 +24,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_open
-from .engine import Detector, Evidence, Prediction
+from .engine import Detector
 from .images import ImageError, load_image
 from .inputs import InputItem, display_path
+from .results import Evidence, Prediction
 
 MAX_SIDE = 1024  # larger images are shown downscaled to this longest side
 MIN_SIDE = 320  # smaller ones are shown upscaled, so that boxes and labels stay readable

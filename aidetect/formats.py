@@ -10,7 +10,7 @@ from typing import Iterable, TextIO
 from rich.table import Table
 from rich.text import Text
 
-from .engine import Prediction
+from .results import Prediction
 
 CSV_FIELDS = ["path", "probability", "verdict", "threshold", "width", "height", "boxes", "error"]
 

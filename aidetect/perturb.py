@@ -1,7 +1,9 @@
-"""Robustness perturbations of the field, applied to both classes alike: Gaussian blur and JPEG.
+"""Gaussian blur and JPEG round trips: the field's robustness perturbations, and the primitives of
+training augmentation (augment.py), one implementation of each.
 
-Blur comes first, then JPEG, as in CNNDetection's augmentation, when both are asked for. JPEG at
-quality 100 still re-encodes (that is the point of the q100 row: chroma subsampling and rounding).
+`Perturbation` applies both classes alike at evaluation: blur first, then JPEG, as in CNNDetection's
+augmentation. JPEG at quality 100 still re-encodes (that is the point of the q100 row: chroma
+subsampling and rounding).
 """
 
 from __future__ import annotations
@@ -53,14 +55,21 @@ class Perturbation:
 
 
 def gaussian_blur(pixels: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur with standard deviation `sigma` (kernel size chosen by OpenCV from sigma)."""
+    """Gaussian blur with standard deviation `sigma` (kernel size chosen by OpenCV from sigma; 0: none)."""
+    if sigma <= 0:
+        return pixels
     return cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma)
 
 
-def jpeg_roundtrip(pixels: np.ndarray, quality: int) -> np.ndarray:
-    """Encode as JPEG with Pillow at `quality` and decode again."""
+def jpeg_roundtrip(pixels: np.ndarray, quality: int, use_cv2: bool = False) -> np.ndarray:
+    """Encode as JPEG at `quality` with Pillow, or OpenCV (their encoders differ slightly), and decode again."""
+    if use_cv2:
+        ok, buffer = cv2.imencode(".jpg", pixels[:, :, ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+        if not ok:
+            raise OSError("OpenCV failed to encode JPEG")
+        return np.ascontiguousarray(cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:, :, ::-1])
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=int(quality))
     buffer.seek(0)
     with Image.open(buffer) as decoded:
         return np.asarray(decoded.convert("RGB")).copy()

@@ -16,9 +16,10 @@ from typing import Iterable, Iterator, Sequence
 from urllib.parse import quote
 
 from .atomic import atomic_open
-from .engine import GENERATED, Detector, Prediction
+from .engine import Detector
 from .explain import Explained, explain_inputs
 from .inputs import InputItem
+from .results import GENERATED, Prediction
 
 THUMB_SIDE = 128
 BINS = 20

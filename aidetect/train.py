@@ -10,69 +10,30 @@ whatever the number of workers or processes, and `--resume` continues where it s
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from .atomic import atomic_open
-from .augment import AugmentConfig, augment
+from .augment import augment
 from .checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
+from .config import AugmentConfig, TrainConfig
 from .datasets import labelled_images
-from .engine import Detector, global_view, resolve_device
+from .engine import Detector
 from .images import ImageError, load_image
-from .model import FusedDetector, ModelConfig
+from .metrics import Metrics, set_metrics
+from .model import FusedDetector
+from .runtime import World, autocast, backend_for, resolve_device
+from .transforms import global_view
 
 STATE_NAME, BEST_NAME, LOG_NAME = "last_state.pt", "best.pt", "log.jsonl"
-
-
-@dataclass
-class TrainConfig:
-    """A training run. Defaults follow the paper: BCE, Adam 1e-4, batch 64, blur/JPEG p=0.1, flips."""
-
-    roots: list[str]
-    out: str = "runs/train"
-    root_weights: list[float] = field(default_factory=list)  # sampling weight per root (default: 1 each)
-    val: str | None = None
-    val_fraction: float = 0.1  # used when no --val root is given
-    model: ModelConfig = field(default_factory=ModelConfig)
-    pretrained: bool = True
-    init: str | None = None  # start from an aidetect checkpoint instead
-    epochs: int = 20
-    warmup_epochs: int = 0  # single-branch epochs on native 224 crops before the fused ones
-    freeze_backbone: bool = False  # in fused epochs: train only projection, fusion and classifier
-    batch_size: int = 64
-    micro_batch: int = 16  # gradient accumulation: batch_size / micro_batch steps per update
-    lr: float = 1e-4
-    plateau_patience: int = 2  # halve the learning rate after this many epochs without improvement
-    early_stop: int = 5  # stop after this many epochs without improvement
-    epoch_size: int | None = None  # samples per epoch (default: every training image once)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 2
-    log_every: int = 10
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        data = dict(data)
-        data["model"] = ModelConfig.from_dict(data["model"])
-        augment_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["augment"].items()}
-        data["augment"] = AugmentConfig(**augment_fields)
-        return cls(**data)
 
 
 class TrainImages(Dataset):
@@ -122,40 +83,6 @@ def epoch_indices(groups: list[list[int]], weights: list[float], seed: int, epoc
     return [groups[r][int(rng.integers(len(groups[r])))] for r in roots]
 
 
-@dataclass
-class Distributed:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls, device: torch.device) -> "Distributed":
-        """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; gloo on CPU, NCCL on CUDA."""
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world <= 1:
-            return cls()
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-    def sync_buffers(self, module: torch.nn.Module) -> None:
-        """Rank 0's BatchNorm statistics everywhere: DDP syncs them before each forward, not after the last."""
-        if self.world > 1:
-            for buffer in module.buffers():
-                dist.broadcast(buffer, src=0)
-
-    def broadcast(self, value):
-        if self.world == 1:
-            return value
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-
 def split_validation(samples: list[tuple[str, int]], fraction: float, seed: int):
     """Deterministic held-out split, stratified by label."""
     rng = np.random.default_rng([seed, 99])
@@ -170,30 +97,22 @@ def split_validation(samples: list[tuple[str, int]], fraction: float, seed: int)
 
 
 def validate(model: FusedDetector, samples: list[tuple[str, int]], device: torch.device, workers: int,
-             batch_size: int) -> dict:
-    """AP and accuracy at 0.5 on the validation images, through the same engine as `scan`."""
-    from sklearn.metrics import average_precision_score
-
+             batch_size: int) -> Metrics:
+    """Every metric at threshold 0.5 on the validation images, through the same engine as `scan`."""
     info = CheckpointInfo(Path("<training>"), model.config, {"threshold": 0.5})
     # NCHW as in training: channels-last would convert the training weights in place and change the numerics
     detector = Detector(model, info, device=str(device), batch_size=batch_size, workers=workers, channels_last=False)
-    predictions = detector.predict([path for path, _ in samples])
-    scored = [(p.probability, label) for p, (_, label) in zip(predictions, samples) if p.ok]
-    probs = np.array([s[0] for s in scored])
-    labels = np.array([s[1] for s in scored])
-    correct = (probs >= 0.5) == (labels == 1)
-    return {"ap": float(average_precision_score(labels, probs)), "acc": float(correct.mean()),
-            "real_acc": float(correct[labels == 0].mean()), "fake_acc": float(correct[labels == 1].mean()),
-            "count": int(len(labels))}
+    scored = [(p.probability, label) for p, (_, label) in zip(detector.predict([path for path, _ in samples]), samples)
+              if p.ok]
+    return set_metrics("val", [label for _, label in scored], [p for p, _ in scored], threshold=0.5)
 
 
 class Trainer:
     def __init__(self, config: TrainConfig, on_progress: Callable[[str, int, int], None] | None = None) -> None:
         self.config = config
-        self.device = resolve_device(config.device)
-        self.dist = Distributed.from_env(self.device)
-        if self.device.type == "cuda" and self.dist.world > 1:
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.world = World.from_env()
+        self.device = resolve_device(self.world.device(config.device))
+        self.world.join(backend_for(self.device))
         self.on_progress = on_progress or (lambda phase, done, total: None)
         self.out = Path(config.out)
         self._prepare_data()
@@ -222,6 +141,8 @@ class Trainer:
         else:
             split = [split_validation(items, config.val_fraction, config.seed) for items in per_root]
             per_root, val = [s[0] for s in split], [v for s in split for v in s[1]]
+        if {label for _, label in val} != {0, 1}:
+            raise ValueError("validation needs real and generated images (its AP chooses the checkpoint)")
         self.samples = [s for items in per_root for s in items]
         offsets = np.cumsum([0] + [len(items) for items in per_root])
         self.groups = [list(range(offsets[i], offsets[i + 1])) for i in range(len(per_root))]
@@ -255,21 +176,16 @@ class Trainer:
 
     # -- loop -------------------------------------------------------------------------------
     def _log(self, record: dict) -> None:
-        if self.dist.main:
+        if self.world.main:
             self.out.mkdir(parents=True, exist_ok=True)
             with open(self.out / LOG_NAME, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
-
-    def _autocast(self):
-        if self.device.type == "cpu":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _loader(self) -> DataLoader:
         config = self.config
         size = config.epoch_size or len(self.samples)
         order = epoch_indices(self.groups, self.root_weights, config.seed, self.epoch, size)
-        shard = order[self.dist.rank::self.dist.world]
+        shard = self.world.take(order)
         return DataLoader(self.dataset, batch_size=config.micro_batch, sampler=shard, collate_fn=collate,
                           num_workers=config.workers, persistent_workers=False)
 
@@ -283,9 +199,9 @@ class Trainer:
         for parameter in self.model.backbone.parameters():
             parameter.requires_grad_(not frozen)
         network = self.model
-        if self.dist.world > 1:
+        if self.world.size > 1:
             network = torch.nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=False)
-        accumulate = max(1, config.batch_size // (config.micro_batch * self.dist.world))
+        accumulate = max(1, config.batch_size // (config.micro_batch * self.world.size))
         loader = self._loader()
         total_loss, seen, started = 0.0, 0, time.time()
         self.optimizer.zero_grad(set_to_none=True)
@@ -294,7 +210,7 @@ class Trainer:
                 continue
             views = batch["views"].to(self.device).float().div_(255)
             labels = batch["labels"].to(self.device)
-            with self._autocast():
+            with autocast(self.device, None if self.device.type == "cpu" else torch.bfloat16):
                 output = network(views, None if warmup else batch["pixels"])
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(output.logits.float(), labels)
             (loss / accumulate).backward()
@@ -307,45 +223,45 @@ class Trainer:
                 if self.step % config.log_every == 0:
                     self._log({"step": self.step, "epoch": self.epoch, "loss": total_loss / max(seen, 1),
                                "lr": self.optimizer.param_groups[0]["lr"],
-                               "images_per_s": seen * self.dist.world / (time.time() - started),
+                               "images_per_s": seen * self.world.size / (time.time() - started),
                                "phase": "warmup" if warmup else "fused"})
             self.on_progress("warmup" if warmup else "train", micro, len(loader))
-        self.dist.sync_buffers(self.model)
+        self.world.sync_buffers(self.model)
         return total_loss / max(seen, 1)
 
-    def _metadata(self, metrics: dict, elapsed: float) -> dict:
+    def _metadata(self, metrics: Metrics, elapsed: float) -> dict:
         config = self.config
         return {"name": f"aidetect-{config.model.backbone}-{config.model.patches}", "threshold": 0.5,
                 "training_data": {"roots": config.roots, "root_weights": self.root_weights,
                                   "images": len(self.samples), "val": config.val or f"{config.val_fraction} held out"},
-                "recipe": config.to_dict(), "epoch": self.epoch, "val_metrics": metrics,
+                "recipe": config.to_dict(), "epoch": self.epoch, "val_metrics": metrics.to_dict(),
                 "training_seconds": round(elapsed), "device": str(self.device), "torch": str(torch.__version__)}
 
-    def fit(self) -> dict:
+    def fit(self) -> Metrics | None:
         """Train until the epoch budget or early stopping; returns the best validation metrics."""
         config = self.config
-        best_metrics: dict = {}
+        best_metrics = None
         started = time.time()
         while self.epoch < config.epochs and self.stale < config.early_stop:
             loss = self._train_epoch()
             metrics = None
-            if self.dist.main:
+            if self.world.main:
                 self.on_progress("validate", 0, 1)
                 metrics = validate(self.model, self.val_samples, self.device, config.workers, config.micro_batch)
-            metrics = self.dist.broadcast(metrics)
-            improved = metrics["ap"] > self.best_ap
+            metrics = self.world.broadcast(metrics)
+            improved = metrics.ap > self.best_ap
             if self.epoch >= config.warmup_epochs:  # the schedule follows the fused model only
-                self.scheduler.step(metrics["ap"])
+                self.scheduler.step(metrics.ap)
                 self.stale = 0 if improved else self.stale + 1
-            self.best_ap = max(self.best_ap, metrics["ap"])
-            self._log({"epoch": self.epoch, "train_loss": loss, "val": metrics,
+            self.best_ap = max(self.best_ap, metrics.ap)
+            self._log({"epoch": self.epoch, "train_loss": loss, "val": metrics.to_dict(),
                        "lr": self.optimizer.param_groups[0]["lr"], "improved": improved})
             if improved:
                 best_metrics = metrics
-                if self.dist.main:
+                if self.world.main:
                     save_checkpoint(self.out / BEST_NAME, self.model, self._metadata(metrics, time.time() - started))
             self.epoch += 1
-            if self.dist.main:
+            if self.world.main:
                 with atomic_open(self.out / STATE_NAME, "wb") as handle:
                     torch.save(self.state_dict(), handle)
         return best_metrics

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from aidetect.backbones import BACKBONES, build_backbone, get_backbone_spec
-from conftest import shared_file
+from helpers import shared_file
 
 
 @pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "resnet50"])

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from aidetect.inputs import iter_inputs
-from conftest import (corrupt_png_chunk, exif_rotated_jpeg, huge_png_header, run_cli, scan_json, truncated_jpeg,
+from helpers import (corrupt_png_chunk, exif_rotated_jpeg, huge_png_header, run_cli, scan_json, truncated_jpeg,
                       write_image, SCAN_OPTIONS)
 
 

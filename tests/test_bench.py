@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 from aidetect.bench import BenchConfig, PeakMemory, run_bench
 from aidetect.benchreport import bench_tables
-from conftest import run_cli, write_image
+from helpers import run_cli, write_image
 
-SMALL = dict(backbone="tiny", device="cpu", batch_size=2, repeats=1, batches=(1, 2), sizes=(64, 300), images=2,
-             workers=0, ready_size=256)
+SMALL = dict(backbone="tiny", device="cpu", repeats=1, sizes=(64, 300), images=2, workers=0, ready_size=256)
 
 
-def test_bench_reports_every_measurement(tmp_path):
+def test_quick_bench_runs_at_the_engine_defaults():
+    report = run_bench(BenchConfig(**SMALL))
+    assert report.batch_size == 1 and report.environment.channels_last  # the engine's CPU defaults
+    assert report.backbone.median > 0 and report.fused.median > 0 and report.overhead_ratio > 0
+    assert [(e.size, e.path) for e in report.end_to_end] == [(64, "auto"), (300, "auto")]
+    for entry in report.end_to_end:
+        assert entry.fused_ratio == entry.rate.median / report.fused.median
+    assert report.batching == [] and report.variants == []
+    assert len(bench_tables(report)) == 3
+
+
+def test_full_bench_reports_every_measurement(tmp_path):
     check = [write_image(tmp_path / f"{i}.png", 80, 60, seed=i) for i in range(2)]
     stages = []
-    report = run_bench(BenchConfig(**SMALL, channels_last=True, check_dir=str(tmp_path)), stages.append)
-    assert report.backbone.median > 0 and report.fused.median > 0 and report.overhead_ratio > 0
+    config = dataclasses.replace(BenchConfig(**SMALL, channels_last=True, check_dir=str(tmp_path)).full(),
+                                 batch_size=2, repeats=1, batches=(1, 2), sizes=(64, 300), images=2)
+    report = run_bench(config, stages.append)
     assert [(e.size, e.path) for e in report.end_to_end] == [(64, "auto"), (300, "auto"), (300, "whole")]
     assert all(e.peak_rss_mb >= e.peak_pss_mb >= report.baseline_pss_mb * 0.5 for e in report.end_to_end)
     assert [b.batch for b in report.batching] == [1, 2] and report.batching[0].speedup == 1.0
@@ -30,12 +42,13 @@ def test_bench_reports_every_measurement(tmp_path):
 
 
 def test_bench_cli_json():
-    result = run_cli("bench", "--backbone", "tiny", "--device", "cpu", "--repeats", "1", "--batches", "1",
-                     "--sizes", "64", "--images", "1", "--batch-size", "1", "--workers", "0", "--json")
+    result = run_cli("bench", "--backbone", "tiny", "--device", "cpu", "--repeats", "1", "--sizes", "64",
+                     "--images", "1", "--workers", "0", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["config"]["backbone"] == "tiny" and doc["environment"]["torch"]
-    assert doc["end_to_end"][0]["rate"]["median"] > 0 and doc["variants"] == []
+    assert doc["config"]["backbone"] == "tiny" and doc["environment"]["torch"] and doc["batch_size"] == 1
+    assert doc["overhead_ratio"] > 0 and doc["end_to_end"][0]["fused_ratio"] > 0
+    assert doc["batching"] == [] and doc["variants"] == []
 
 
 def test_bench_cli_rejects_bad_lists():

@@ -9,7 +9,7 @@ import pytest
 from aidetect.calibrate import calibrate_checkpoint, calibrate_scores, fit_logit_bias, fpr_threshold
 from aidetect.checkpoint import read_checkpoint
 from aidetect.engine import Detector
-from conftest import run_cli, write_image
+from helpers import run_cli, write_image
 
 
 def _sigmoid(z):

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from aidetect.checkpoint import FORMAT, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from aidetect.model import FusedDetector, ModelConfig
-from conftest import SCAN_OPTIONS, run_cli, write_image
+from aidetect.config import ModelConfig
+from aidetect.model import FusedDetector
+from helpers import SCAN_OPTIONS, run_cli, write_image
 
 
 class _Trap:

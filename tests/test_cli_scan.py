@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import SCAN_OPTIONS, run_cli, scan_json, write_image
+from helpers import SCAN_OPTIONS, run_cli, scan_json, write_image
 
 
 @pytest.fixture(scope="module")

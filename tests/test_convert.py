@@ -10,7 +10,7 @@ from PIL import Image
 from aidetect.checkpoint import load_checkpoint, save_checkpoint
 from aidetect.convert import ConvertError, convert_checkpoint, convert_state_dict, rename, unwrap
 from aidetect.engine import Detector
-from conftest import run_cli, shared_file
+from helpers import run_cli, shared_file
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,8 @@ def test_files_that_are_not_psm_checkpoints(tmp_path):
         convert_checkpoint(junk, tmp_path / "out.pt")
     with pytest.raises(ConvertError, match="no such file"):
         convert_checkpoint(tmp_path / "absent.pth", tmp_path / "out.pt")
-    from aidetect.model import FusedDetector, ModelConfig
+    from aidetect.config import ModelConfig
+    from aidetect.model import FusedDetector
 
     ours = save_checkpoint(tmp_path / "ours.pt", FusedDetector(ModelConfig(backbone="tiny")))
     with pytest.raises(ConvertError, match="already an aidetect checkpoint"):

@@ -10,7 +10,7 @@ from sklearn.metrics import average_precision_score
 
 from aidetect.checkpoint import ENV_VAR, default_weights_path, read_checkpoint, resolve_weights
 from aidetect.engine import Detector
-from conftest import SCAN_OPTIONS, run_cli, shared_file
+from helpers import SCAN_OPTIONS, run_cli, shared_file
 
 
 @pytest.fixture()

@@ -11,9 +11,9 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from aidetect import Detector
-from aidetect.engine import global_view
+from aidetect.transforms import global_view
 from aidetect.images import load_image
-from conftest import write_image
+from helpers import write_image
 
 SIZES = [(224, 224), (300, 200), (150, 400), (640, 480), (1, 1), (37, 1500)]  # width x height
 

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from aidetect.datasets import find_sets
-from aidetect.evaluate import evaluate, load_detector, predict_files, sweep_perturbations
+from aidetect.engine import Detector
+from aidetect.evaluate import evaluate, predict_files, sweep_perturbations
 from aidetect.perturb import Perturbation, gaussian_blur, jpeg_roundtrip
-from conftest import noise_pixels, run_cli, write_image
+from helpers import noise_pixels, run_cli, write_image
 
 OPTIONS = ("--device", "cpu", "--workers", "0", "--no-progress")
 
@@ -36,7 +37,7 @@ def test_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def detector(tiny_checkpoint):
-    return load_detector(tiny_checkpoint, device="cpu", batch_size=3)
+    return Detector.load(tiny_checkpoint, device="cpu", batch_size=3)
 
 
 def test_perturbations_change_pixels_as_asked():
@@ -87,7 +88,7 @@ def test_report_counts_and_unreadable_files(test_root, detector):
 
 
 def test_patch_strategy_swap_keeps_the_weights(tiny_checkpoint, detector):
-    swapped = load_detector(tiny_checkpoint, patches="rsz448", device="cpu")
+    swapped = Detector.load(tiny_checkpoint, patches="rsz448", device="cpu")
     assert swapped.model.config.patches == "rsz448" and swapped.info.config.patches == "rsz448"
     assert detector.model.config.patches == "psm"
     reference = detector.model.state_dict()

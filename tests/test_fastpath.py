@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from aidetect import Detector
-from aidetect.engine import _DecodeDataset
-from aidetect.model import INPUT_SIZE, crop_patches
+from aidetect.decode import CandidateCrops, DecodeDataset
+from aidetect.transforms import INPUT_SIZE, crop_patches
 from aidetect.psm import candidate_boxes, select_boxes
-from conftest import write_image
+from helpers import write_image
 
 # width x height: two large enough for the candidate path (one a strip barely taller than a patch),
 # and small ones that travel whole
@@ -28,11 +28,11 @@ def _boxes(prediction) -> list[tuple[int, int, int, int]]:
 
 
 def test_large_images_travel_as_candidate_crops(images):
-    dataset = _DecodeDataset(images, max_pixels=10**8, cut_candidates=True)
+    dataset = DecodeDataset(images, max_pixels=10**8, cut_candidates=True)
     decoded = [dataset[i] for i in range(len(images))]
-    assert [d.candidates is not None for d in decoded] == [True, True, False, False, False]
+    assert [isinstance(d.source, CandidateCrops) for d in decoded] == [True, True, False, False, False]
     for d in decoded[:2]:
-        assert d.pixels is None and sum(c.numel() for c in d.candidates.crops) < d.size[0] * d.size[1] * 3
+        assert sum(c.numel() for c in d.source.crops) < d.size[0] * d.size[1] * 3
 
 
 def test_candidate_path_gives_the_same_predictions(tiny_checkpoint, images):

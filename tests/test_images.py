@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from aidetect.images import ImageError, load_image, looks_like_image, to_rgb_array
-from conftest import (corrupt_png_chunk, exif_rotated_jpeg, huge_png_header, noise_pixels, truncated_jpeg,
+from helpers import (corrupt_png_chunk, exif_rotated_jpeg, huge_png_header, noise_pixels, truncated_jpeg,
                       write_image)
 
 

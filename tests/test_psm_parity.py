@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from aidetect.psm import select_boxes
-from conftest import shared_file
+from helpers import shared_file
 
 
 def _cases():

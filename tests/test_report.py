@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SCAN_OPTIONS, run_cli, write_image
+from helpers import SCAN_OPTIONS, run_cli, write_image
 
 CHROMIUM = Path(os.environ.get("AIDETECT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

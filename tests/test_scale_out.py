@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from aidetect.distributed_scan import Shard, scan_to_jsonl
+from aidetect.distributed_scan import part_path, scan_to_jsonl
+from aidetect.runtime import World
 from aidetect.engine import Detector
 from aidetect.inputs import iter_inputs
 from aidetect.resume import ResultsError, in_order, interleave, merge_by_path, repair
-from conftest import SCAN_OPTIONS, run_cli, write_image
+from helpers import SCAN_OPTIONS, run_cli, write_image
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +103,10 @@ def test_order_check_interleave_and_merge(tmp_path, reference):
 
 
 def test_shard_split_and_part_names():
-    shard = Shard(rank=1, world=3)
-    assert shard.take(list(range(8))) == [1, 4, 7]
-    assert shard.part(Path("out/r.jsonl")) == Path("out/r.jsonl.part-1-of-3")
-    assert Shard().part(Path("r.jsonl")) == Path("r.jsonl")
+    world = World(rank=1, size=3)
+    assert world.take(list(range(8))) == [1, 4, 7]
+    assert part_path(Path("out/r.jsonl"), world) == Path("out/r.jsonl.part-1-of-3")
+    assert part_path(Path("r.jsonl"), World()) == Path("r.jsonl")
 
 
 # --- resuming ---
@@ -117,7 +118,7 @@ def test_resume_after_an_earlier_run_with_another_world_size(tiny_checkpoint, fo
     _write(tmp_path / "r.jsonl.part-0-of-2", lines[0::2][:5], lines[10][:30])
     _write(tmp_path / "r.jsonl.part-1-of-2", lines[1::2][:7])
     detector = Detector.load(tiny_checkpoint, device="cpu", batch_size=4)
-    totals = scan_to_jsonl(detector, list(iter_inputs([str(folder)])), output, Shard(), resume=True)
+    totals = scan_to_jsonl(detector, list(iter_inputs([str(folder)])), output, World(), resume=True)
     _assert_same(output.read_bytes(), reference)
     assert (totals.count, totals.failed) == (41, 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]

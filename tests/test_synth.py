@@ -10,13 +10,14 @@ import pytest
 import torch
 from PIL import Image, JpegImagePlugin
 
-from aidetect.autoencoders import AUTOENCODERS, build_autoencoder
+from aidetect.synth.autoencoders import AUTOENCODERS, build_autoencoder
 from aidetect.datasets import FAKE, REAL, labelled_images
 from aidetect.images import load_image
-from aidetect.synth import SynthConfig, _pair_statistics, find_reals, reconstruct, save_like, synthesize
-from aidetect.synth_fit import FitConfig, fit_autoencoder
+from aidetect.synth.build import _pair_statistics, find_reals, reconstruct, save_like, synthesize
+from aidetect.synth.config import FitConfig, SynthConfig
+from aidetect.synth.fit import fit_autoencoder
 
-from conftest import run_cli, truncated_jpeg
+from helpers import run_cli, truncated_jpeg
 
 
 def smooth_photo(width: int, height: int, seed: int) -> np.ndarray:
@@ -200,11 +201,11 @@ def test_cli_reports_bad_reals_and_goes_on(real_root, tmp_path):
 
 
 def test_cli_passes_the_training_options_to_the_library(real_root, tmp_path, monkeypatch):
-    import aidetect.synth
+    import aidetect.synth.build as build
 
     seen = []
-    monkeypatch.setattr(aidetect.synth, "synthesize", lambda real, out, config, progress: seen.append(config) or
-                        aidetect.synth.SynthReport(str(real), str(out), 0, [], []))
+    monkeypatch.setattr(build, "synthesize", lambda real, out, config, progress: seen.append(config) or
+                        build.SynthReport(str(real), str(out), 0, [], []))
     result = run_cli("synth", real_root, tmp_path / "out", "-a", "ldm8", "--adversarial-weight", "0.25",
                      "--batch-size", "8", "--max-steps", "40000", "--device", "cpu")
     assert result.exit_code == 0, result.output

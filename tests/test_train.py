@@ -13,9 +13,9 @@ import torch
 import torch.multiprocessing as mp
 from PIL import Image
 
-from aidetect.augment import AugmentConfig, augment
-from aidetect.model import ModelConfig
-from aidetect.train import STATE_NAME, Trainer, TrainConfig, epoch_indices
+from aidetect.augment import augment
+from aidetect.config import AugmentConfig, ModelConfig, TrainConfig
+from aidetect.train import STATE_NAME, Trainer, epoch_indices
 
 
 def make_layout(root: Path, per_class: int = 6) -> Path:
@@ -66,13 +66,55 @@ def test_fit_writes_best_checkpoint_and_log(tmp_path):
     root = make_layout(tmp_path / "data")
     trainer = Trainer(tiny_config(root, tmp_path / "run", warmup_epochs=1))
     metrics = trainer.fit()
-    assert set(metrics) >= {"ap", "acc", "real_acc", "fake_acc"}
+    assert 0 <= metrics.ap <= 1 and metrics.n_real + metrics.n_fake == len(trainer.val_samples)
+    assert metrics.real_accuracy is not None and metrics.fake_accuracy is not None
     from aidetect.checkpoint import load_checkpoint
 
     model, info = load_checkpoint(tmp_path / "run" / "best.pt")
     assert info.config.backbone == "tiny" and info.metadata["training_data"]["images"] == len(trainer.samples)
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     assert sum('"train_loss"' in line for line in lines) == 2
+
+
+def test_validation_without_both_classes_is_refused(tmp_path):
+    root = make_layout(tmp_path / "data")
+    (tmp_path / "val" / "0_real").mkdir(parents=True)
+    Image.new("RGB", (80, 80)).save(tmp_path / "val" / "0_real" / "only.png")
+    with pytest.raises(ValueError, match="validation needs real and generated images"):
+        Trainer(tiny_config(root, tmp_path / "run", val=str(tmp_path / "val")))
+
+
+def test_training_batches_and_the_engine_give_the_same_output(tmp_path):
+    """One forward pass: a training batch (with the backbone frozen, as in fused epochs) and `Detector.predict`
+    on the same images and weights give the same probabilities and boxes."""
+    from aidetect.checkpoint import CheckpointInfo
+    from aidetect.engine import Detector
+    from aidetect.train import TrainImages, collate
+
+    rng = np.random.default_rng(0)
+    for label in ("0_real", "1_fake"):  # square: the training crop is then the whole image
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i, side in enumerate((90, 250, 300)):
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(tmp_path / "data" / label / f"{i}.png")
+    trainer = Trainer(tiny_config(tmp_path / "data", tmp_path / "run", val_fraction=0.34, augment=AugmentConfig(
+        blur_prob=0, jpeg_prob=0, flip=False, crop=(4096, 4096))))  # no augmentation: the images as they are
+    samples = trainer.samples
+    batch = collate([TrainImages(samples, trainer.config.augment, 0)[i] for i in range(len(samples))])
+    model = trainer.model
+    model.train()
+    model.backbone.eval()  # frozen: BatchNorm uses its running statistics, as at inference
+    with torch.no_grad():
+        logits = model(batch["views"].float() / 255, batch["pixels"]).logits
+        model.classifier.weight.div_(logits.std())  # standardise the logits, so that agreement means something
+        model.classifier.bias.sub_(logits.mean()).div_(logits.std())
+        out = model(batch["views"].float() / 255, batch["pixels"])
+    info = CheckpointInfo(tmp_path / "x.pt", model.config, {"threshold": 0.5})
+    predictions = Detector(model, info, device="cpu", batch_size=len(samples), channels_last=False).predict(
+        [p for p, _ in samples])
+    probabilities = torch.tensor([p.probability for p in predictions])
+    assert probabilities.max() - probabilities.min() > 0.01
+    assert torch.allclose(torch.sigmoid(out.logits), probabilities, atol=1e-4)  # eval-mode attention kernels differ in the last bits
+    assert [[[b.y0, b.x0, b.y1, b.x1] for b in p.boxes] for p in predictions] == out.boxes.tolist()
 
 
 def test_resume_continues_exactly(tmp_path):

@@ -24,25 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..backbones import build_backbone, get_backbone_spec
+from ..runtime import resolve_device
 from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
-from .backbones import build_backbone, get_backbone_spec
-from .engine import resolve_device
-
-
-@dataclass
-class FitConfig:
-    crop: int = 64  # training crops (native pixels, never resized)
-    batch_size: int = 16
-    lr: float = 1e-3
-    check_every: int = 250
-    max_steps: int = 20000
-    min_sharpness: float = 0.85  # and at most 1 / min_sharpness: over-sharpening is a trace too
-    adversarial_weight: float = 0.5  # of the discriminator's loss in the decoder's (LDM's configs: 0.5,
-    # there scaled by a gradient ratio); 0.1 left ldm8 blurry (MODEL_CARD)
-    adversarial_from: int = 30000  # the discriminator joins once pixels and perceptual loss have
-    # converged, as in LDM's autoencoder configs (there at step 50,001); earlier it fights the content
-    seed: int = 0  # crops and initial weights; on a GPU some kernels still vary run to run
-    device: str = "cpu"  # or auto, cuda, cuda:N, mps (engine.resolve_device)
+from .config import FitConfig
 
 
 @dataclass

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -30,25 +30,19 @@ import torch.nn.functional as F
 from PIL import Image, JpegImagePlugin
 from sklearn.metrics import roc_auc_score
 
-from .atomic import atomic_open
+from ..atomic import atomic_open
+from ..datasets import LABEL_FOLDERS, REAL, DatasetError, label_of
+from ..images import ImageError, load_image
+from ..inputs import iter_inputs
+from ..runtime import resolve_device
 from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
-from .datasets import LABEL_FOLDERS, REAL, DatasetError, label_of
-from .engine import resolve_device
-from .images import ImageError, load_image
-from .inputs import iter_inputs
-from .synth_fit import FitConfig, FitResult, fit_autoencoder, laplacian_energy, luminance, psnr
+from .config import FitConfig, SynthConfig
+from .fit import FitResult, fit_autoencoder, laplacian_energy, luminance, psnr
 
 REPORT_NAME = "synth.json"
 FAKES, UNSHARP = "1_fake", "unsharp"  # where a family's fakes go once sharp, and before
 HELD_OUT_EVERY = 20  # every 20th photo is kept out of autoencoder training, to check sharpness on
 _WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
-
-
-@dataclass
-class SynthConfig:
-    archs: tuple[str, ...] = tuple(AUTOENCODERS)
-    fit: FitConfig = field(default_factory=FitConfig)
-    copy_reals: bool = False  # copy the reals into OUT_ROOT/0_real instead of linking them
 
 
 @dataclass
@@ -200,7 +194,8 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
                on_progress: Callable[[str, int, int], None] | None = None) -> SynthReport:
     """Train (or load) each family on the reals, write the aligned fakes and links, report the statistics."""
     config = config or SynthConfig()
-    for arch in config.archs:
+    archs = config.archs or tuple(AUTOENCODERS)
+    for arch in archs:
         if arch not in AUTOENCODERS:
             raise ValueError(f"unknown autoencoder {arch!r}; choose from {', '.join(AUTOENCODERS)}")
     device = resolve_device(config.fit.device)  # a bad device is an error before any work
@@ -224,7 +219,7 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
     for path, rel in usable:
         _place_real(path, out_root / "0_real" / rel, config.copy_reals)
     reports = []
-    for arch in config.archs:
+    for arch in archs:
         model, fit = _load_or_fit(arch, out_root, train, held_out, config.fit, on_progress)
         model.to(device)
         folder, stale = (FAKES, UNSHARP) if fit.reached else (UNSHARP, FAKES)

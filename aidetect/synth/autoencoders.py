@@ -80,7 +80,7 @@ class AutoencoderSpec:
     name: str
     build: Callable[[], Autoencoder]
     perceptual: bool  # trained with a perceptual loss as well, not pixels alone
-    adversarial: bool  # and against a patch discriminator (synth_fit.PatchDiscriminator)
+    adversarial: bool  # and against a patch discriminator (fit.PatchDiscriminator)
     target_psnr: float  # dB on held-out photos at which training may stop (an 8x latent keeps less:
     # Stable Diffusion's own kl-f8 autoencoder scores 23.4 dB on COCO, per its model card)
     description: str

@@ -1,0 +1,133 @@
+"""The configurations of the model and of the runs that train and measure it, as plain dataclasses.
+
+They live apart from the code that uses them, and import nothing heavy, so that the CLI takes its
+option defaults from them (one place for every default) without loading torch to print `--help`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+
+class PatchStrategy(str, Enum):
+    """Where the local branch looks: the paper's PSM, or its ablations."""
+
+    psm = "psm"  # Patch Selection Module: the most activated windows of the global feature map
+    random = "random"  # "RdmCrop": uniformly placed 224 crops
+    rsz448 = "rsz448"  # the image resized to 448, its four corner and centre 224 crops
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network; stored in every checkpoint."""
+
+    backbone: str = "efficientnet_lite0"
+    embed_dim: int = 128
+    heads: int = 4
+    layers: int = 3
+    patches: str = PatchStrategy.psm.value
+
+    def __post_init__(self) -> None:
+        from .backbones import get_backbone_spec  # the registry imports torch: only when a config is made
+
+        get_backbone_spec(self.backbone)  # fail early on unknown names
+        if self.patches not in {s.value for s in PatchStrategy}:
+            raise ValueError(f"unknown patch strategy {self.patches!r}; "
+                             f"choose one of {', '.join(s.value for s in PatchStrategy)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time perturbations: the paper's blur/JPEG/flip recipe plus alignment against data biases."""
+
+    blur_prob: float = 0.1  # paper: p = 0.1, sigma ~ U[0, 3]
+    blur_sigma: tuple[float, float] = (0.0, 3.0)
+    jpeg_prob: float = 0.1  # paper: p = 0.1, quality ~ U{30..100}, OpenCV or Pillow at random
+    jpeg_quality: tuple[int, int] = (30, 100)
+    flip: bool = True
+    # Format alignment (not in the paper): re-encode every image of both classes as JPEG with this
+    # probability, so that "has a JPEG history of kind X" cannot separate the classes.
+    reencode_prob: float = 0.0
+    reencode_quality: tuple[int, int] = (70, 100)
+    crop: tuple[int, int] = (224, 368)  # side range of the random native-resolution square crop
+    # Resampling alignment (not in the paper): downscale both classes alike with this probability,
+    # by a factor in `rescale`, so that "was resized" (common for real photos online) is no class cue.
+    rescale_prob: float = 0.0
+    rescale: tuple[float, float] = (0.5, 1.0)
+
+
+@dataclass
+class TrainConfig:
+    """A training run. Defaults follow the paper: BCE, Adam 1e-4, batch 64, blur/JPEG p=0.1, flips."""
+
+    roots: list[str]
+    out: str = "runs/train"
+    root_weights: list[float] = field(default_factory=list)  # sampling weight per root (default: 1 each)
+    val: str | None = None
+    val_fraction: float = 0.1  # used when no --val root is given
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrained: bool = True
+    init: str | None = None  # start from an aidetect checkpoint instead
+    epochs: int = 20
+    warmup_epochs: int = 0  # single-branch epochs on native 224 crops before the fused ones
+    freeze_backbone: bool = False  # in fused epochs: train only projection, fusion and classifier
+    batch_size: int = 64
+    micro_batch: int = 16  # gradient accumulation: batch_size / micro_batch steps per update
+    lr: float = 1e-4
+    plateau_patience: int = 2  # halve the learning rate after this many epochs without improvement
+    early_stop: int = 5  # stop after this many epochs without improvement
+    epoch_size: int | None = None  # samples per epoch (default: every training image once)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 2
+    log_every: int = 10
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        data = dict(data)
+        data["model"] = ModelConfig.from_dict(data["model"])
+        augment_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["augment"].items()}
+        data["augment"] = AugmentConfig(**augment_fields)
+        return cls(**data)
+
+
+@dataclass
+class BenchConfig:
+    """What `aidetect bench` measures. The defaults are the quick run: the backbone floor, the fused
+    rate, their ratio and one end-to-end scan at the engine's own defaults (batch size and device
+    chosen by the engine); `full()` adds today's matrix of sizes, batch sizes and whole-image decoding."""
+
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None  # a checkpoint instead of random weights (its backbone wins)
+    device: str = "auto"
+    batch_size: int | None = None  # None: the engine's default for the device
+    repeats: int = 3
+    batches: tuple[int, ...] = ()  # batch sizes to compare (the full run: 1, 4, 16, 64)
+    sizes: tuple[int, ...] = (1024,)  # square JPEGs for the end-to-end scans
+    images: int = 16  # JPEGs per size
+    workers: int = 2  # decoding workers, as `aidetect scan`
+    ready_size: int = 1024  # full-resolution side of the in-memory images
+    threads: int | None = None
+    channels_last: bool = False  # also measure the layout against NCHW
+    bf16: bool = False  # also measure bf16 autocast
+    whole_images: bool = False  # also scan the largest size with whole images sent from the workers
+    check_dir: str | None = None
+
+    def full(self) -> "BenchConfig":
+        """The long matrix: three image sizes, four batch sizes, whole-image decoding, 32 images, 5 repeats."""
+        return dataclasses.replace(self, repeats=5, batches=(1, 4, 16, 64), sizes=(256, 1024, 4000), images=32,
+                                   whole_images=True)

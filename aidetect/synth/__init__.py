@@ -1,0 +1,7 @@
+"""`aidetect synth`: aligned fakes, each real photo reconstructed by a generator-like decoder.
+
+autoencoders.py  the decoder families (a registry, like the backbones')
+fit.py           training one family until its reconstructions are sharp
+build.py         writing the fakes beside their twins, with the statistics that check them
+config.py        the settings (torch-free: the CLI reads its defaults there)
+"""
