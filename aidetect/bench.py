@@ -14,7 +14,6 @@ checkpoint to check a speed-up against the real model.
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import platform
 import shutil
@@ -39,6 +38,8 @@ from .model import FusedDetector
 from .psm import NUM_PATCHES
 from .results import Prediction
 from .transforms import INPUT_SIZE
+
+MIN_TIMED_IMAGES = 8
 
 
 @dataclass
@@ -263,8 +264,9 @@ def _sync(device: torch.device) -> Callable[[], None]:
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
-def backbone_rate(detector: Detector, batch: int, repeats: int) -> Rate:
-    """The floor: the backbone alone on `batch` global views and 6 x `batch` patches, all 224 px."""
+def backbone_rate(detector: Detector, batch: int, images: int, repeats: int) -> Rate:
+    """The floor: the backbone alone on `batch` global views and 6 x `batch` patches, all 224 px, as many
+    times as `images` takes."""
     generator = torch.Generator().manual_seed(0)
     views = torch.rand(batch, 3, INPUT_SIZE, INPUT_SIZE, generator=generator).to(detector.device)
     crops = torch.rand(batch * NUM_PATCHES, 3, INPUT_SIZE, INPUT_SIZE, generator=generator).to(detector.device)
@@ -272,10 +274,11 @@ def backbone_rate(detector: Detector, batch: int, repeats: int) -> Rate:
     @torch.inference_mode()
     def run() -> None:
         with detector.autocast():
-            detector.model.features(views)
-            detector.model.features(crops)
+            for _ in range(images // batch):
+                detector.model.features(views)
+                detector.model.features(crops)
 
-    return Rate.of(batch, timed(run, repeats, _sync(detector.device)))
+    return Rate.of(images // batch * batch, timed(run, repeats, _sync(detector.device)))
 
 
 def fused_rate(detector: Detector, items: list[DecodedImage], batch: int, repeats: int) -> Rate:
@@ -289,17 +292,12 @@ def fused_rate(detector: Detector, items: list[DecodedImage], batch: int, repeat
 
 
 def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repeats: int, fused: Rate) -> EndToEnd:
-    """Files to results through `Detector.predict` (decode workers included), with peak memory."""
-    peaks: list[Memory | None] = []
-
-    def run() -> None:
-        with PeakMemory() as memory:
-            detector.predict(paths)
-        peaks.append(memory.peak)
-
-    seconds = timed(run, repeats, _sync(detector.device), warmup=False)
-    peak = None if peaks[0] is None else functools.reduce(Memory.max, peaks)
-    rate = Rate.of(len(paths), seconds)
+    """Files to results through `Detector.predict` (decode workers included), then peak memory in one more
+    pass: sampling the process tree's memory costs CPU, so it never runs while the scan is timed."""
+    seconds = timed(lambda: detector.predict(paths), repeats, _sync(detector.device), warmup=False)
+    with PeakMemory() as memory:
+        detector.predict(paths)
+    rate, peak = Rate.of(len(paths), seconds), memory.peak
     return EndToEnd(size, len(paths), path, rate, rate.median / fused.median, _mb(peak and peak.rss),
                     _mb(peak and peak.pss))
 
@@ -341,10 +339,11 @@ def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stag
     baseline = tree_memory()
 
     on_stage(f"backbone alone, batch {batch}")
-    floor = backbone_rate(detector, batch, repeats)
+    timed_images = max(batch, MIN_TIMED_IMAGES)  # a single image at batch 1 times too little to be steady
+    floor = backbone_rate(detector, batch, timed_images, repeats)
     on_stage(f"fused model on in-memory {config.ready_size} px images, batch {batch}")
-    pool = ready_items(max((batch, *config.batches)), config.ready_size)
-    fused = fused_rate(detector, pool[:batch], batch, repeats)
+    pool = ready_items(max((timed_images, *config.batches)), config.ready_size)
+    fused = fused_rate(detector, pool[:timed_images], batch, repeats)
     report = BenchReport(config, environment(detector), batch, floor, fused, fused.median / floor.median,
                          _mb(baseline and baseline.rss), _mb(baseline and baseline.pss))
 
@@ -371,13 +370,13 @@ def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stag
     if wanted:  # against fp32 NCHW, whatever the engine's defaults
         on_stage("fp32 NCHW reference for the variants")
         reference = build_detector(config, model, info, channels_last=False)
-        reference_rate = fused_rate(reference, pool[:batch], batch, repeats)
+        reference_rate = fused_rate(reference, pool[:timed_images], batch, repeats)
         check = [item.path for item in iter_inputs([config.check_dir])] if config.check_dir else []
         reference_predictions = reference.predict(check)
     for name, channels_last, bf16 in wanted:
         on_stage(f"variant {name}")
         variant = build_detector(config, model, info, channels_last=channels_last, precision="bf16" if bf16 else "auto")
-        rate = fused_rate(variant, pool[:batch], batch, repeats)
+        rate = fused_rate(variant, pool[:timed_images], batch, repeats)
         diff = max_probability_diff(reference_predictions, variant, check) if check else None
         dtype = str(variant.autocast_dtype or torch.float32).replace("torch.", "")
         report.variants.append(Variant(name, dtype, channels_last, rate, rate.median / reference_rate.median, diff,
