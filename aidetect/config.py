@@ -11,6 +11,13 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 
+class FeatureLevels(str, Enum):
+    """What each token (the global view's and every patch's) is made of."""
+
+    levels = "levels"  # every feature level of the backbone, averaged over space and concatenated
+    last = "last"  # the last feature map only, averaged over space (the paper's model)
+
+
 class PatchStrategy(str, Enum):
     """Where the local branch looks: the paper's PSM, or its ablations."""
 
@@ -28,14 +35,16 @@ class ModelConfig:
     heads: int = 4
     layers: int = 3
     patches: str = PatchStrategy.psm.value
+    features: str = FeatureLevels.levels.value
 
     def __post_init__(self) -> None:
         from .backbones import get_backbone_spec  # the registry imports torch: only when a config is made
 
         get_backbone_spec(self.backbone)  # fail early on unknown names
-        if self.patches not in {s.value for s in PatchStrategy}:
-            raise ValueError(f"unknown patch strategy {self.patches!r}; "
-                             f"choose one of {', '.join(s.value for s in PatchStrategy)}")
+        for value, choices, what in ((self.patches, PatchStrategy, "patch strategy"),
+                                     (self.features, FeatureLevels, "feature levels")):
+            if value not in {c.value for c in choices}:
+                raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(c.value for c in choices)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,8 +16,8 @@ from typing import Mapping
 import torch
 
 from .checkpoint import FORMAT, file_sha256, save_checkpoint
-from .config import ModelConfig
-from .model import FusedDetector
+from .config import FeatureLevels, ModelConfig
+from .model import STANDARDISATION, FusedDetector
 
 PREFIXES = (("resnet.", "backbone."), ("fc1.", "embed_proj."), ("mha_list.", "fusion.layers."), ("fc.", "classifier."))
 DROPPED = ("resnet.fc.",)
@@ -59,12 +59,13 @@ def rename(key: str) -> str | None:
 
 def convert_state_dict(state: Mapping[str, torch.Tensor]) -> FusedDetector:
     """A resnet50 FusedDetector holding the PSM weights; ConvertError for missing or unexpected keys
-    and for shapes that differ (another embedding size, another backbone)."""
-    model = FusedDetector(ModelConfig(backbone="resnet50"))
+    and for shapes that differ (another embedding size, another backbone). The published model makes
+    its tokens from the last feature map, unstandardised: features=last, the identity standardisation."""
+    model = FusedDetector(ModelConfig(backbone="resnet50", features=FeatureLevels.last.value))
     target = model.state_dict()
     renamed = {new: value for key, value in state.items() if (new := rename(key)) is not None}
     unexpected = sorted(key for key in state if (new := rename(key)) is not None and new not in target)
-    missing = sorted(key for key in target if key not in renamed)
+    missing = sorted(key for key in target if key not in renamed and key not in STANDARDISATION)
     if unexpected:
         raise ConvertError(f"unexpected keys for a PSM checkpoint: {_listing(unexpected)}")
     if missing:
@@ -73,7 +74,7 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> FusedDetector:
              for key, value in renamed.items() if value.shape != target[key].shape]
     if wrong:
         raise ConvertError(f"wrong shapes: {_listing(wrong)}")
-    model.load_state_dict(renamed)
+    model.load_state_dict({**target, **renamed})
     return model.eval()
 
 

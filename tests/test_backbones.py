@@ -10,12 +10,17 @@ from aidetect.backbones import BACKBONES, build_backbone, get_backbone_spec
 from helpers import shared_file
 
 
-@pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "resnet50"])
-def test_feature_map_is_7x7_with_declared_channels(name):
+@pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet50"])
+def test_levels_have_the_declared_channels_and_end_in_a_7x7_map(name):
     trunk = build_backbone(name, pretrained=False).eval()
     with torch.no_grad():
-        fm = trunk(torch.zeros(1, 3, 224, 224))
-    assert fm.shape == (1, BACKBONES[name].channels, 7, 7)
+        levels = trunk(torch.zeros(1, 3, 224, 224))
+        early = trunk(torch.zeros(1, 3, 224, 224), stop=2)
+    assert tuple(level.shape[1] for level in levels) == BACKBONES[name].levels
+    assert levels[-1].shape == (1, BACKBONES[name].channels, 7, 7)
+    sides = [level.shape[-1] for level in levels]
+    assert sides == sorted(sides, reverse=True)  # shallow to deep
+    assert len(early) == 2 and all(torch.equal(a, b) for a, b in zip(early, levels))
 
 
 def test_unknown_backbone_names_the_choices():

@@ -130,3 +130,18 @@ def test_round_trip_keeps_config_weights_and_metadata(tmp_path):
     for key, tensor in model.state_dict().items():
         assert torch.equal(tensor, loaded.state_dict()[key]), key
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # written atomically, nothing left over
+
+
+def test_version_1_checkpoints_load_as_last_level_tokens(tmp_path):
+    """Version 1 (before descriptors of several levels) made tokens from the last map, unstandardised."""
+    torch.manual_seed(0)
+    model = FusedDetector(ModelConfig(backbone="tiny", features="last")).eval()
+    state = {k: v for k, v in model.state_dict().items() if k not in ("descriptor_mean", "descriptor_std")}
+    config = {k: v for k, v in model.config.to_dict().items() if k != "features"}
+    torch.save({"format": FORMAT, "format_version": 1, "config": config, "state_dict": state, "metadata": {}},
+               tmp_path / "v1.pt")
+    loaded, info = load_checkpoint(tmp_path / "v1.pt")
+    assert info.config.features == "last"
+    views = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(loaded(views, views).logits, model(views, views).logits)

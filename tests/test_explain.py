@@ -28,19 +28,19 @@ WIDTH, HEIGHT = 600, 400  # landscape: the global view sees the central 400 x 40
 
 class HotSpot(nn.Module):
     """A backbone whose feature map is zero except a peak at HOT with a ring of half its value, so the
-    3x3 window centred on HOT wins the PSM outright."""
+    3x3 window centred on HOT wins the PSM outright. It has one level, the final map."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         fm = x.new_zeros(len(x), 16, 7, 7)
         fm[:, :, HOT[0] - 1:HOT[0] + 2, HOT[1] - 1:HOT[1] + 2] = 0.5
         fm[:, :, HOT[0], HOT[1]] = 1.0
-        return fm
+        return [fm]
 
 
 @pytest.fixture(scope="module")
 def hot_detector() -> Detector:
     torch.manual_seed(0)
-    model = FusedDetector(ModelConfig(backbone="tiny")).eval()
+    model = FusedDetector(ModelConfig(backbone="tiny", features="last")).eval()
     model.backbone = HotSpot()
     return Detector(model, CheckpointInfo(Path("hot.pt"), model.config, {"name": "hot-spot"}), device="cpu", workers=0)
 

@@ -81,25 +81,21 @@ def random_crops(images: list[np.ndarray], rng: np.random.Generator, count: int,
 
 class PerceptualLoss(nn.Module):
     """Distance between early EfficientNet-Lite0 features (ImageNet weights, offline), each channel
-    normalised as in LPIPS: it rewards texture that looks like the input, not only matching means."""
+    normalised as in LPIPS: it rewards texture that looks like the input, not only matching means.
+    Levels 0, 2 and 3 of the backbone: the stem and the ends of its second and third stages."""
 
-    def __init__(self, blocks: tuple[int, ...] = (2, 4)) -> None:
+    LEVELS = (0, 2, 3)
+
+    def __init__(self) -> None:
         super().__init__()
         spec = get_backbone_spec("efficientnet_lite0")
-        self.net = build_backbone("efficientnet_lite0", pretrained=True).net.eval().requires_grad_(False)
-        self.blocks = blocks
+        self.net = build_backbone("efficientnet_lite0", pretrained=True).eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        net = self.net
-        x = net._swish(net._bn0(net._conv_stem((x - self.mean) / self.std)))
-        found = [x]
-        for index, block in enumerate(net._blocks[:max(self.blocks) + 1]):
-            x = block(x)
-            if index in self.blocks:
-                found.append(x)
-        return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-8) for f in found]
+        maps = self.net((x - self.mean) / self.std, stop=max(self.LEVELS) + 1)
+        return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-8) for f in (maps[i] for i in self.LEVELS)]
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return sum((a - b).abs().mean() for a, b in zip(self._features(output), self._features(target)))
