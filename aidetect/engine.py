@@ -146,7 +146,7 @@ class Detector:
 
     def _prediction(self, decoded: DecodedImage, probability: float, out: FusedOutput, i: int) -> Prediction:
         height, width = decoded.size
-        boxes, scores = out.boxes[i].tolist(), out.scores[i].tolist()
+        boxes, scores = out.seen.boxes[i].tolist(), out.seen.scores[i].tolist()
         sizes = _PSM_PATCH_SIZES if self.model.config.patches == PatchStrategy.psm else [INPUT_SIZE] * len(boxes)
         found = [Box(left, top, right, bottom, size, None if np.isnan(score) else round(float(score), 6))
                  for (top, left, bottom, right), size, score in zip(boxes, sizes, scores)]
@@ -155,7 +155,7 @@ class Detector:
 
 
 def _evidence(out: FusedOutput, i: int, size: tuple[int, int]) -> Evidence:
-    crops = (out.crops[i].float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
-    return Evidence(out.activation[i].cpu().numpy(), out.attention[:, i].float().cpu().numpy(), crops.cpu().numpy(),
-                    view_box(*size))
+    crops = (out.seen.crops[i].float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
+    return Evidence(out.seen.activation[i].cpu().numpy(), out.attention[:, i].float().cpu().numpy(),
+                    crops.cpu().numpy(), view_box(*size))
 

@@ -31,17 +31,28 @@ STANDARDISATION = ("descriptor_mean", "descriptor_std")  # buffers: the descript
 
 
 @dataclass
-class FusedOutput:
-    """One forward pass: logits (N), boxes (N x P x 4, [top, left, bottom, right]), PSM scores (N x P, NaN
-    for the ablations), the global feature map's channel sum (N x h x w) and, on request, the fusion's
-    attention (layers x N x tokens) and the patches as the local branch saw them (N x P x 3 x 224 x 224)."""
+class Descriptors:
+    """What the backbone saw of N images: the global view's descriptors (N x D), the patches' (N x P x D),
+    the boxes (N x P x 4, [top, left, bottom, right]), their PSM scores (N x P, NaN for the ablations), the
+    final feature map's channel sum (N x h x w) and, on request, the patches as the local branch saw them
+    (N x P x 3 x 224 x 224)."""
 
-    logits: torch.Tensor
+    global_: torch.Tensor
+    patches: torch.Tensor
     boxes: torch.Tensor
     scores: torch.Tensor
     activation: torch.Tensor
-    attention: torch.Tensor | None = None
     crops: torch.Tensor | None = None
+
+
+@dataclass
+class FusedOutput:
+    """One forward pass: logits (N), what the backbone saw, and on request the fusion's attention
+    (layers x N x tokens)."""
+
+    logits: torch.Tensor
+    seen: Descriptors
+    attention: torch.Tensor | None = None
 
 
 class FusedDetector(nn.Module):
@@ -95,25 +106,32 @@ class FusedDetector(nn.Module):
         token, attention = self.fusion(tokens, need_weights)
         return self.classifier(token).squeeze(1), attention
 
-    def forward(self, views: torch.Tensor, images: Sequence[torch.Tensor | CropSource] | None = None,
-                image_sizes: torch.Tensor | None = None, need_weights: bool = False, keep_crops: bool = False,
-                generator: torch.Generator | None = None) -> FusedOutput:
-        """`views`: the N global views (N x 3 x 224 x 224 in [0, 1]); `images`: where the patches come from,
-        per image its full-resolution pixels (3 x H x W, uint8 or float) or a `CropSource`; `image_sizes`:
-        N x 2 (H, W), needed when a source is not pixels. Without `images` only the global token is fused
-        (the single-branch warm-up of training)."""
+    def descriptors(self, views: torch.Tensor, images: Sequence[torch.Tensor | CropSource] | None = None,
+                    image_sizes: torch.Tensor | None = None, keep_crops: bool = False,
+                    generator: torch.Generator | None = None) -> Descriptors:
+        """The backbone's half of the forward pass. `views`: the N global views (N x 3 x 224 x 224 in [0, 1]);
+        `images`: where the patches come from, per image its full-resolution pixels (3 x H x W, uint8 or
+        float) or a `CropSource`; `image_sizes`: N x 2 (H, W), needed when a source is not pixels. Without
+        `images` there are no patches (the single-branch warm-up of training)."""
         global_descriptors, fm = self.describe(views)
         activation = fm.detach().float().sum(dim=1)  # what the PSM ranks windows by, before window averaging
         if images is None:
-            no_patches = global_descriptors.new_zeros(len(views), 0, global_descriptors.shape[1])
-            logits, attention = self.head(global_descriptors, no_patches, need_weights)
             empty = torch.zeros(len(views), 0, 4, dtype=torch.long)
-            return FusedOutput(logits, empty, empty[..., 0].float(), activation, attention)
+            no_patches = global_descriptors.new_zeros(len(views), 0, global_descriptors.shape[1])
+            return Descriptors(global_descriptors, no_patches, empty, empty[..., 0].float(), activation)
         if image_sizes is None:
             image_sizes = torch.tensor([list(image.shape[-2:]) for image in images])
         boxes, scores = self.select(fm, image_sizes, generator)
         crops = crop_patches(images, boxes, views.device).to(views.dtype)
         n, p = crops.shape[:2]
         patch_descriptors = self.describe(crops.flatten(0, 1))[0].view(n, p, -1)
-        logits, attention = self.head(global_descriptors, patch_descriptors, need_weights)
-        return FusedOutput(logits, boxes, scores, activation, attention, crops if keep_crops else None)
+        return Descriptors(global_descriptors, patch_descriptors, boxes, scores, activation,
+                           crops if keep_crops else None)
+
+    def forward(self, views: torch.Tensor, images: Sequence[torch.Tensor | CropSource] | None = None,
+                image_sizes: torch.Tensor | None = None, need_weights: bool = False, keep_crops: bool = False,
+                generator: torch.Generator | None = None) -> FusedOutput:
+        """The whole pass: `descriptors` (see there for the arguments), then `head`."""
+        seen = self.descriptors(views, images, image_sizes, keep_crops, generator)
+        logits, attention = self.head(seen.global_, seen.patches, need_weights)
+        return FusedOutput(logits, seen, attention)

@@ -57,7 +57,7 @@ def test_engine_matches_the_model_forward(tiny_detector, sized_images):
         with torch.no_grad():
             out = tiny_detector.model(global_view(pixels)[None].float() / 255, [pixels])
         assert abs(torch.sigmoid(out.logits).item() - prediction.probability) < 1e-4
-        assert _boxes(prediction) == [(l, t, r, b) for t, l, b, r in out.boxes[0].tolist()]
+        assert _boxes(prediction) == [(l, t, r, b) for t, l, b, r in out.seen.boxes[0].tolist()]
 
 
 def test_boxes_lie_inside_every_image(tiny_detector, sized_images):

@@ -114,7 +114,7 @@ def test_training_batches_and_the_engine_give_the_same_output(tmp_path):
     probabilities = torch.tensor([p.probability for p in predictions])
     assert probabilities.max() - probabilities.min() > 0.01
     assert torch.allclose(torch.sigmoid(out.logits), probabilities, atol=1e-4)  # eval-mode attention kernels differ in the last bits
-    assert [[[b.y0, b.x0, b.y1, b.x1] for b in p.boxes] for p in predictions] == out.boxes.tolist()
+    assert [[[b.y0, b.x0, b.y1, b.x1] for b in p.boxes] for p in predictions] == out.seen.boxes.tolist()
 
 
 def test_resume_continues_exactly(tmp_path):
