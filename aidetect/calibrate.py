@@ -103,15 +103,14 @@ def calibrate_scores(real_probabilities: Sequence[float], fake_probabilities: Se
                        n_real=int(real.size), n_fake=int(fake.size))
 
 
-def _score_folder(detector: Detector, folder: str | os.PathLike, workers: int,
+def _score_folder(detector: Detector, folder: str | os.PathLike,
                   progress: Progress | None) -> tuple[list[float], list[Prediction]]:
     """Probabilities of the readable images under `folder`, and the predictions that failed."""
     if not Path(folder).is_dir():
         raise ValueError(f"{folder}: not a folder")
     items = list(iter_inputs([os.fspath(folder)]))
     failed = [Prediction(item.path, error=item.error) for item in items if item.error]
-    [predictions] = predict_files(detector, [item.path for item in items if not item.error], workers=workers,
-                                  progress=progress)
+    [predictions] = predict_files(detector, [item.path for item in items if not item.error], progress=progress)
     return [p.probability for p in predictions if p.ok], failed + [p for p in predictions if not p.ok]
 
 
@@ -120,9 +119,9 @@ def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fa
                          progress: Progress | None = None, **detector_options) -> tuple[Calibration, list[Prediction]]:
     """Score the images, calibrate, and write a copy of the checkpoint with `threshold`, `logit_bias`
     and a `calibration` record in its metadata. Returns the calibration and the unreadable images."""
-    detector = Detector.load(weights, **detector_options)
-    reals, failed = _score_folder(detector, real_dir, workers, progress)
-    fakes, failed_fakes = _score_folder(detector, fake_dir, workers, progress) if fake_dir else ([], [])
+    detector = Detector.load(weights, workers=workers, **detector_options)
+    reals, failed = _score_folder(detector, real_dir, progress)
+    fakes, failed_fakes = _score_folder(detector, fake_dir, progress) if fake_dir else ([], [])
     if not reals:
         raise ValueError(f"{real_dir}: no readable images to calibrate on")
     calibration = calibrate_scores(reals, fakes, target_fpr, detector.info.logit_bias)

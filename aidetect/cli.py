@@ -357,7 +357,7 @@ def eval_command(
         sets = find_sets(root)
         mapping = read_families(families) if families else None
         detector = Detector.load(weights, patches.value if patches else None, threshold=threshold,
-                                 batch_size=batch_size, device=device)
+                                 batch_size=batch_size, device=device, workers=workers)
     except (DatasetError, CheckpointError, ValueError) as exc:
         fail(str(exc))
     perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur)]
@@ -365,7 +365,7 @@ def eval_command(
     started = time.monotonic()
     with _eval_progress(progress) as bar:
         task = bar.add_task("evaluating", total=images * len(perturbations))
-        results = evaluation.evaluate(detector, sets, perturbations, mapping, workers, lambda n: bar.advance(task, n))
+        results = evaluation.evaluate(detector, sets, perturbations, mapping, lambda n: bar.advance(task, n))
     if as_json:
         sys.stdout.write(results_json(results, detector.summary()))
     elif as_csv:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -70,14 +70,20 @@ class DecodedImage:
         return cls(index, path, size, global_view(pixels), pixels)
 
 
+Prepare = Callable[[int, np.ndarray], np.ndarray]
+
+
 class DecodeDataset(Dataset):
-    """Decodes one input (a path, an InputItem or a PIL image) per item; runs inside DataLoader workers."""
+    """Decodes one input (a path, an InputItem or a PIL image) per item; runs inside DataLoader workers.
+    `prepare(index, pixels)` may change the decoded pixels first (augmentation for cached training
+    features, a perturbation for evaluation); a ValueError it raises is that item's error."""
 
     def __init__(self, items: Sequence[InputItem | Image.Image | str | os.PathLike], max_pixels: int,
-                 cut_candidates: bool = False) -> None:
+                 cut_candidates: bool = False, prepare: Prepare | None = None) -> None:
         self.items = items
         self.max_pixels = max_pixels
         self.cut_candidates = cut_candidates
+        self.prepare = prepare
 
     def __len__(self) -> int:
         return len(self.items)
@@ -94,6 +100,8 @@ class DecodeDataset(Dataset):
                 if item.error:
                     return DecodedImage(index, name, error=item.error)
                 array = load_image(item.path, self.max_pixels)
-        except ImageError as exc:
+            if self.prepare is not None:
+                array = self.prepare(index, array)
+        except (ImageError, ValueError) as exc:
             return DecodedImage(index, name, error=str(exc))
         return DecodedImage.of(index, name, array, self.cut_candidates)

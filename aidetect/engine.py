@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .config import PatchStrategy
-from .decode import DecodedImage, DecodeDataset
+from .decode import DecodedImage, DecodeDataset, Prepare
 from .images import DEFAULT_MAX_PIXELS
 from .inputs import InputItem
 from .model import FusedDetector, FusedOutput
@@ -102,9 +102,10 @@ class Detector:
         """Predictions for every input, in order; unreadable inputs get a Prediction with `error` set."""
         return list(self.iter_predict(inputs))
 
-    def iter_predict(self, inputs: Iterable[Input]) -> Iterator[Prediction]:
-        """Stream predictions in input order, one batch at a time."""
-        for batch, _ in self._batches(list(inputs), evidence=False):
+    def iter_predict(self, inputs: Iterable[Input], prepare: Prepare | None = None) -> Iterator[Prediction]:
+        """Stream predictions in input order, one batch at a time. `prepare(index, pixels)` changes each
+        input's decoded pixels first, in the decode workers (evaluation's perturbations)."""
+        for batch, _ in self._batches(list(inputs), evidence=False, prepare=prepare):
             yield from batch
 
     def explain(self, inputs: Iterable[Input]) -> Iterator[tuple[Prediction, Evidence | None]]:
@@ -112,17 +113,21 @@ class Detector:
         for predictions, evidence in self._batches(list(inputs), evidence=True):
             yield from zip(predictions, evidence)
 
-    def _batches(self, items: list, evidence: bool) -> Iterator[tuple[list[Prediction], list[Evidence | None]]]:
+    def decoded(self, items: list, prepare: Prepare | None = None) -> Iterator[list[DecodedImage]]:
+        """`items` decoded in batches, by the decode workers (in order)."""
         if not items:
             return
         cut = self.candidate_crops and self.model.config.patches == PatchStrategy.psm
         # Workers decode the next batches while the model runs on this one: with a single batch there
         # is nothing to overlap, and starting a worker would only delay the answer.
         workers = min(self.workers, math.ceil(len(items) / self.batch_size) - 1)
-        loader = DataLoader(DecodeDataset(items, self.max_pixels, cut), batch_size=self.batch_size,
-                            num_workers=workers, collate_fn=_as_batch, persistent_workers=False,
-                            prefetch_factor=2 if workers else None)
-        for batch in loader:
+        yield from DataLoader(DecodeDataset(items, self.max_pixels, cut, prepare), batch_size=self.batch_size,
+                              num_workers=workers, collate_fn=_as_batch, persistent_workers=False,
+                              prefetch_factor=2 if workers else None)
+
+    def _batches(self, items: list, evidence: bool, prepare: Prepare | None = None
+                 ) -> Iterator[tuple[list[Prediction], list[Evidence | None]]]:
+        for batch in self.decoded(items, prepare):
             yield self.predict_decoded(batch, evidence)
 
     @torch.inference_mode()

@@ -1,23 +1,19 @@
 """Evaluating a checkpoint on labelled sets, clean or perturbed, and the robustness sweep.
 
-Perturbations must hit the pixels before the detector decodes them, and the engine only takes
-paths or PIL images. So files are decoded and perturbed here, in DataLoader workers, and handed
-to the detector as PIL images in batches; the detector itself runs without workers of its own.
+Perturbations must hit the pixels before the model sees them: the engine's decode workers apply
+them to each decoded image (its `prepare` hook), so evaluation decodes exactly as `scan` does.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+import numpy as np
 
 from .datasets import ImageSet
 from .engine import Detector
-from .images import ImageError, load_image
-from .inputs import display_path
 from .metrics import Report, summarise
 from .perturb import BLUR_SWEEP, JPEG_SWEEP, Perturbation
 from .results import Prediction
@@ -38,55 +34,40 @@ class EvalResult:
                 "errors": [{"path": p, "error": e} for p, e in self.errors]}
 
 
-class _PerturbedFiles(Dataset):
-    """Decodes (EXIF, RGB, size limit) and perturbs one (file, perturbation) job per item; a failure
-    becomes its reason."""
+class _Perturb:
+    """The decode workers' `prepare` hook for evaluation jobs: job i is path i % count under perturbation
+    i // count (a class, not a closure, so that it pickles for workers that are spawned)."""
 
-    def __init__(self, jobs: Sequence[tuple[str | os.PathLike, Perturbation]], max_pixels: int) -> None:
-        self.jobs = jobs
-        self.max_pixels = max_pixels
+    def __init__(self, perturbations: Sequence[Perturbation], count: int) -> None:
+        self.perturbations = perturbations
+        self.count = count
 
-    def __len__(self) -> int:
-        return len(self.jobs)
-
-    def __getitem__(self, index: int) -> Image.Image | str:
-        path, perturbation = self.jobs[index]
-        try:
-            return Image.fromarray(perturbation(load_image(path, self.max_pixels)))
-        except (ImageError, ValueError) as exc:  # unreadable, or too large for the perturbation
-            return str(exc)
+    def __call__(self, index: int, pixels: np.ndarray) -> np.ndarray:
+        return self.perturbations[index // self.count](pixels)
 
 
 def predict_files(detector: Detector, paths: Sequence[str | os.PathLike],
-                  perturbations: Sequence[Perturbation] = (Perturbation(),), workers: int = 0,
+                  perturbations: Sequence[Perturbation] = (Perturbation(),),
                   progress: Progress | None = None) -> list[list[Prediction]]:
     """For each perturbation, the predictions for `paths` in order (unreadable files get `error` set).
-    One DataLoader serves every perturbation, so its workers start once and batches run on across.
-    Decoding happens here, so `detector`'s own workers are not used."""
-    jobs = [(path, perturbation) for perturbation in perturbations for path in paths]
-    loader = DataLoader(_PerturbedFiles(jobs, detector.max_pixels), batch_size=detector.batch_size,
-                        num_workers=min(workers, len(jobs)), collate_fn=list)
+    One stream serves every perturbation, so the decode workers start once and batches run on across."""
+    jobs = [path for _ in perturbations for path in paths]
     predictions: list[Prediction] = []
-    for batch in loader:
-        scored = iter(detector.predict([x for x in batch if isinstance(x, Image.Image)]))
-        for item in batch:
-            path = display_path(jobs[len(predictions)][0])
-            ok = isinstance(item, Image.Image)
-            predictions.append(replace(next(scored), path=path) if ok else Prediction(path, error=item))
+    for prediction in detector.iter_predict(jobs, _Perturb(perturbations, len(paths))):
+        predictions.append(prediction)
         if progress:
-            progress(len(batch))
+            progress(1)
     count = len(paths)
     return [predictions[i * count:(i + 1) * count] for i in range(len(perturbations))]
 
 
 def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequence[Perturbation] = (Perturbation(),),
-             families: Mapping[str, str] | None = None, workers: int = 0,
-             progress: Progress | None = None) -> list[EvalResult]:
+             families: Mapping[str, str] | None = None, progress: Progress | None = None) -> list[EvalResult]:
     """One result per perturbation: every image of every set scored (one stream, so batches span
     sets and perturbations) and summarised per set."""
     paths = [path for image_set in sets for path, _ in image_set.items]
     results = []
-    for perturbation, predictions in zip(perturbations, predict_files(detector, paths, perturbations, workers, progress)):
+    for perturbation, predictions in zip(perturbations, predict_files(detector, paths, perturbations, progress)):
         scored: dict[str, tuple[list[int], list[float]]] = {}
         errors: list[tuple[str, str]] = []
         stream = iter(predictions)
