@@ -66,6 +66,32 @@ def labelled_images(root: str | os.PathLike) -> list[tuple[Path, int]]:
     return sorted(found)
 
 
+def group_of(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """Where an image comes from, for reports per generator: for a fake, its generator (the folder right
+    below its `1_fake`, else the folder above it); for a real, its source (the folder above `0_real`).
+    `root/<source>/1_fake/<generator>/x.png` -> generator; `root/<set>/0_real/x.jpg` -> set."""
+    parts = Path(path).relative_to(root).parts[:-1]
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in LABEL_FOLDERS:
+            below = parts[i + 1] if parts[i] == "1_fake" and i + 1 < len(parts) else None
+            return below or (parts[i - 1] if i else Path(root).name)
+    return Path(root).name
+
+
+def generator_sets(root: str | os.PathLike) -> list[ImageSet]:
+    """One set per generator under `root`, each its fakes against every real under `root` (sorted by name):
+    the leave-generator-out view of a folder of held-out generators and held-out real sources."""
+    items = labelled_images(root)
+    reals = tuple(item for item in items if item[1] == REAL)
+    groups: dict[str, list[tuple[Path, int]]] = {}
+    for item in items:
+        if item[1] == FAKE:
+            groups.setdefault(group_of(item[0], root), []).append(item)
+    if not reals or not groups:
+        raise DatasetError(f"{root}: generator sets need real and generated images below it")
+    return [ImageSet(name, Path(root), reals + tuple(fakes)) for name, fakes in sorted(groups.items())]
+
+
 def find_sets(root: str | os.PathLike) -> list[ImageSet]:
     """The sets under `root`: `root` itself when it holds `0_real`/`1_fake` directly, otherwise each
     child folder that contains labelled images (sorted by name)."""

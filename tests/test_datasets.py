@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from aidetect.datasets import DatasetError, find_sets, label_of, labelled_images, read_families
+from aidetect.datasets import (DatasetError, find_sets, generator_sets, group_of, label_of, labelled_images,
+                               read_families)
 
 
 def _image(path: Path) -> Path:
@@ -62,3 +63,22 @@ def test_families_file(tmp_path):
         read_families(bad)
     with pytest.raises(DatasetError, match="cannot read"):
         read_families(tmp_path / "none.json")
+
+
+def test_group_of_names_the_generator_or_the_source(tmp_path):
+    root = tmp_path
+    assert group_of(root / "stylegan" / "1_fake" / "ffhq" / "a.png", root) == "ffhq"
+    assert group_of(root / "midjourney" / "1_fake" / "a.png", root) == "midjourney"
+    assert group_of(root / "kodak" / "0_real" / "sub" / "a.png", root) == "kodak"
+    assert group_of(root / "1_fake" / "a.png", root) == tmp_path.name
+
+
+def test_generator_sets_pair_each_generator_with_every_real(tmp_path):
+    for rel in ("cams/0_real/a.png", "phones/0_real/b.png", "sg/1_fake/ffhq/c.png", "sg/1_fake/cats/d.png",
+                "mj/1_fake/e.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / rel)
+    sets = generator_sets(tmp_path)
+    assert [(s.name, s.n_real, s.n_fake) for s in sets] == [("cats", 2, 1), ("ffhq", 2, 1), ("mj", 2, 1)]
+    with pytest.raises(DatasetError, match="need real and generated"):
+        generator_sets(tmp_path / "cams")  # reals only
