@@ -12,12 +12,14 @@ import numpy as np
 
 from .config import AugmentConfig
 from .perturb import gaussian_blur, jpeg_roundtrip
+from .transforms import INPUT_SIZE
 
 
-def random_crop(image: np.ndarray, rng: np.random.Generator, sides: tuple[int, int]) -> np.ndarray:
-    """A square crop at native resolution (no resizing: generation traces live in the pixels)."""
+def random_crop(image: np.ndarray, rng: np.random.Generator, sides: tuple[int, int] | None) -> np.ndarray:
+    """A square crop at native resolution (no resizing: generation traces live in the pixels); `sides`
+    None: the whole shorter side."""
     height, width = image.shape[:2]
-    side = min(int(rng.integers(sides[0], sides[1] + 1)), height, width)
+    side = min(height, width) if sides is None else min(int(rng.integers(sides[0], sides[1] + 1)), height, width)
     top = int(rng.integers(0, height - side + 1))
     left = int(rng.integers(0, width - side + 1))
     return image[top:top + side, left:left + side]
@@ -36,7 +38,7 @@ def downscale(image: np.ndarray, factor: float, min_side: int) -> np.ndarray:
 def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
     """Rescale, crop, align formats, then the paper's blur, JPEG and flip."""
     if rng.random() < config.rescale_prob:
-        image = downscale(image, float(rng.uniform(*config.rescale)), config.crop[0])
+        image = downscale(image, float(rng.uniform(*config.rescale)), INPUT_SIZE if config.crop is None else config.crop[0])
     image = random_crop(image, rng, config.crop)
     if rng.random() < config.reencode_prob:
         image = jpeg_roundtrip(image, int(rng.integers(config.reencode_quality[0], config.reencode_quality[1] + 1)))

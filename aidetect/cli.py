@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .atomic import atomic_open
-from .config import AugmentConfig, BenchConfig, ModelConfig, PatchStrategy, TrainConfig
+from .config import AugmentConfig, BenchConfig, FeatureLevels, HeadConfig, ModelConfig, PatchStrategy, TrainConfig
 from .images import DEFAULT_MAX_PIXELS
 from .synth.config import FitConfig
 
@@ -44,8 +44,8 @@ def defaults(config_class: type) -> SimpleNamespace:
                               if f.default is not dataclasses.MISSING})
 
 
-MODEL, AUGMENT, TRAIN, BENCH, FIT = (defaults(c) for c in (ModelConfig, AugmentConfig, TrainConfig, BenchConfig,
-                                                          FitConfig))
+MODEL, AUGMENT, TRAIN, HEADS, BENCH, FIT = (defaults(c) for c in (ModelConfig, AugmentConfig, TrainConfig, HeadConfig,
+                                                                 BenchConfig, FitConfig))
 
 
 # Options shared by the commands that run a checkpoint on images (one definition each).
@@ -249,66 +249,95 @@ def _parse_root(spec: str) -> tuple[str, float]:
 @app.command()
 def train(
     roots: Optional[List[str]] = typer.Argument(None, help="Training roots in the 0_real/1_fake layout, each optionally ROOT:WEIGHT."),
-    val: Optional[Path] = typer.Option(None, "--val", help="Validation root (default: hold out --val-fraction)."),
-    val_fraction: float = typer.Option(TRAIN.val_fraction, "--val-fraction", min=0.01, max=0.9),
-    out: Path = typer.Option(Path(TRAIN.out), "--out", "-o", help="Run folder: best.pt, last_state.pt, log.jsonl."),
+    select: Optional[Path] = typer.Option(None, "--select", help="Held-out generators and real sources (a corpus's val_out): the epoch kept and the threshold are chosen there."),
+    val: Optional[Path] = typer.Option(None, "--val", help="In-distribution validation, reported apart (chosen on when there is no --select)."),
+    val_fraction: float = typer.Option(TRAIN.val_fraction, "--val-fraction", min=0.01, max=0.9, help="Without --select or --val: this share of the training roots is held out to choose on."),
+    out_dir: Path = typer.Option(Path(TRAIN.out), "--out", "-o", help="Run folder: best.pt, log.jsonl (and last_state.pt with --finetune)."),
     backbone: str = typer.Option(MODEL.backbone, "--backbone"),
     patches: PatchStrategy = typer.Option(PatchStrategy(MODEL.patches), "--patches", help="Where the local branch looks."),
+    features: FeatureLevels = typer.Option(FeatureLevels(MODEL.features), "--features", help="Tokens from every feature level, or from the last map only (the paper)."),
     pretrained: bool = typer.Option(TRAIN.pretrained, "--pretrained/--scratch", help="Start the backbone from ImageNet weights."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this aidetect checkpoint."),
-    epochs: int = typer.Option(TRAIN.epochs, "--epochs", min=1),
-    warmup_epochs: int = typer.Option(TRAIN.warmup_epochs, "--warmup-epochs", min=0, help="Single-branch epochs on native 224 crops first."),
-    freeze_backbone: bool = typer.Option(TRAIN.freeze_backbone, "--freeze-backbone", help="Fused epochs train only the heads."),
-    batch_size: int = typer.Option(TRAIN.batch_size, "--batch-size", min=1),
-    micro_batch: int = typer.Option(TRAIN.micro_batch, "--micro-batch", min=1, help="Images per step; gradients accumulate to --batch-size."),
-    lr: float = typer.Option(TRAIN.lr, "--lr"),
-    epoch_size: Optional[int] = typer.Option(None, "--epoch-size", min=1, help="Samples drawn per epoch (default: every training image once)."),
+    views: int = typer.Option(TRAIN.views, "--views", min=1, help="Augmented views cached per training image (frozen backbone)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Descriptor cache folder (default: $AIDETECT_CACHE/features, else ~/.cache/aidetect/features)."),
+    finetune: bool = typer.Option(TRAIN.finetune, "--finetune", help="Train end to end, backbone included (the paper's recipe; slow on a CPU), instead of the heads on a frozen backbone."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help=f"Default {HEADS.epochs} ({TRAIN.epochs} with --finetune)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help=f"Default {HEADS.lr:g} ({TRAIN.lr:g} with --finetune)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help=f"Default {HEADS.batch_size} (both)."),
+    patience: Optional[int] = typer.Option(None, "--early-stop", min=1, help=f"Stop after this many epochs without a better score; default {HEADS.patience} ({TRAIN.early_stop} with --finetune)."),
+    warmup_epochs: int = typer.Option(TRAIN.warmup_epochs, "--warmup-epochs", min=0, help="With --finetune: single-branch epochs on native 224 crops first."),
+    freeze_backbone: bool = typer.Option(TRAIN.freeze_backbone, "--freeze-backbone", help="With --finetune: the fused epochs after the warm-up train only the heads."),
+    micro_batch: int = typer.Option(TRAIN.micro_batch, "--micro-batch", min=1, help="With --finetune: images per step; gradients accumulate to --batch-size."),
+    epoch_size: Optional[int] = typer.Option(None, "--epoch-size", min=1, help="With --finetune: samples drawn per epoch (default: every training image once)."),
     blur_prob: float = typer.Option(AUGMENT.blur_prob, "--blur-prob", min=0.0, max=1.0),
     jpeg_prob: float = typer.Option(AUGMENT.jpeg_prob, "--jpeg-prob", min=0.0, max=1.0),
     reencode_prob: float = typer.Option(AUGMENT.reencode_prob, "--reencode-prob", min=0.0, max=1.0, help="Re-encode both classes as JPEG (format alignment)."),
     rescale_prob: float = typer.Option(AUGMENT.rescale_prob, "--rescale-prob", min=0.0, max=1.0, help="Downscale both classes alike (resampling alignment)."),
     flip: bool = typer.Option(AUGMENT.flip, "--flip/--no-flip"),
-    patience: int = typer.Option(TRAIN.early_stop, "--early-stop", min=1, help="Stop after this many epochs without a better val AP."),
     seed: int = typer.Option(TRAIN.seed, "--seed"),
     device: Device = TRAIN.device,
     workers: int = typer.Option(TRAIN.workers, "--workers", "-j", min=0),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder (or last_state.pt)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="With --finetune: continue the run in this folder (or last_state.pt). A frozen run resumes by itself: its descriptors are cached."),
 ) -> None:
-    """Train the fused detector (the paper's recipe by default). Multi-GPU: torchrun --nproc_per_node=N -m aidetect train ..."""
+    """Train the detector: by default the heads on a frozen ImageNet backbone, chosen on held-out generators
+    (--select). --finetune trains end to end (multi-GPU: torchrun --nproc_per_node=N -m aidetect train ...)."""
     from .checkpoint import CheckpointError
     from .datasets import DatasetError
-    from .train import Trainer
+    from .train import Trainer, train_frozen
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("train", total=1)
 
         def on_progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=f"epoch {trainer.epoch} {phase}", completed=done, total=total)
+            bar.update(task, description=phase, completed=done, total=total)
 
         try:
             if resume:
                 trainer = Trainer.resume(resume, on_progress=on_progress)
+                best = trainer.fit()
             elif not roots:
                 fail("give at least one training root, or --resume RUN_DIR")
             else:
                 parsed = [_parse_root(r) for r in roots]
+                heads = HeadConfig(**{k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size),
+                                                         ("patience", patience)) if v is not None})
+                fine = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size),
+                                          ("early_stop", patience)) if v is not None}
                 config = TrainConfig(
-                    roots=[r for r, _ in parsed], root_weights=[w for _, w in parsed], out=str(out),
-                    val=str(val) if val else None, val_fraction=val_fraction,
-                    model=ModelConfig(backbone=backbone, patches=patches.value), pretrained=pretrained,
-                    init=str(init) if init else None, epochs=epochs, warmup_epochs=warmup_epochs,
-                    freeze_backbone=freeze_backbone, batch_size=batch_size, micro_batch=micro_batch, lr=lr,
-                    early_stop=patience, epoch_size=epoch_size, seed=seed, device=device, workers=workers,
+                    roots=[r for r, _ in parsed], root_weights=[w for _, w in parsed], out=str(out_dir),
+                    select=str(select) if select else None, val=str(val) if val else None, val_fraction=val_fraction,
+                    model=ModelConfig(backbone=backbone, patches=patches.value, features=features.value),
+                    pretrained=pretrained, init=str(init) if init else None, views=views,
+                    cache=str(cache) if cache else None, heads=heads, finetune=finetune,
+                    warmup_epochs=warmup_epochs, freeze_backbone=freeze_backbone, micro_batch=micro_batch,
+                    epoch_size=epoch_size, seed=seed, device=device, workers=workers,
                     augment=AugmentConfig(blur_prob=blur_prob, jpeg_prob=jpeg_prob, reencode_prob=reencode_prob,
-                                          rescale_prob=rescale_prob, flip=flip))
-                trainer = Trainer(config, on_progress=on_progress)
-            best = trainer.fit()
+                                          rescale_prob=rescale_prob, flip=flip), **fine)
+                if finetune:
+                    trainer = Trainer(config, on_progress=on_progress)
+                    best = trainer.fit()
+                else:
+                    report = train_frozen(config, on_progress)
         except (ValueError, CheckpointError, DatasetError) as exc:
             fail(str(exc))
-    if trainer.world.main:
-        summary = "none" if best is None else f"AP {best.ap:.4f}, accuracy {best.accuracy:.3f} on {best.n_real + best.n_fake} images"
-        err.print(f"best validation: {summary}; checkpoint: {trainer.out / 'best.pt'}", highlight=False)
+    if resume or finetune:
+        if trainer.world.main:
+            summary = "none" if best is None else f"AP {best.ap:.4f}, accuracy {best.accuracy:.3f} on {best.n_real + best.n_fake} images"
+            err.print(f"best validation: {summary}; checkpoint: {trainer.out / 'best.pt'}", highlight=False)
+        return
+    for path, reason in report.errors:
+        err.print(f"unreadable, left out: {path}: {reason}", highlight=False, markup=False)
+    table = Table(title=f"held-out generators ({select or val or 'split off the training roots'}), epoch {report.best_epoch}")
+    table.add_column("generator")
+    table.add_column("AP", justify="right")
+    for name, ap in report.selection.per_generator.items():
+        table.add_row(escape(name), f"{ap:.3f}")
+    table.add_row("[bold]mean[/bold]", f"[bold]{report.selection.mean_ap:.3f}[/bold]")
+    out.print(table)
+    val_text = "" if report.val is None else f"; in-distribution val AP {report.val.ap:.3f}"
+    err.print(f"{report.images} training images, threshold {report.threshold:.4f} (held-out reals){val_text}; "
+              f"{report.seconds:.0f} s; checkpoint: {report.checkpoint}", highlight=False)
 
 
 # --- evaluation: eval, calibrate, convert (logic in evaluate.py, calibrate.py, convert.py) ---

@@ -57,7 +57,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-time perturbations: the paper's blur/JPEG/flip recipe plus alignment against data biases."""
+    """Training-time perturbations: the paper's blur/JPEG/flip recipe plus alignment against data biases
+    (the formats and sizes of the two classes differ by source; both classes are re-encoded and rescaled
+    alike, so that neither tells them apart)."""
 
     blur_prob: float = 0.1  # paper: p = 0.1, sigma ~ U[0, 3]
     blur_sigma: tuple[float, float] = (0.0, 3.0)
@@ -66,27 +68,55 @@ class AugmentConfig:
     flip: bool = True
     # Format alignment (not in the paper): re-encode every image of both classes as JPEG with this
     # probability, so that "has a JPEG history of kind X" cannot separate the classes.
-    reencode_prob: float = 0.0
+    reencode_prob: float = 0.5
     reencode_quality: tuple[int, int] = (70, 100)
-    crop: tuple[int, int] = (224, 368)  # side range of the random native-resolution square crop
+    # Side range of a random native-resolution square crop; None: the whole shorter side, at a random
+    # place, which is the square the global view of `scan` shows.
+    crop: tuple[int, int] | None = None
     # Resampling alignment (not in the paper): downscale both classes alike with this probability,
     # by a factor in `rescale`, so that "was resized" (common for real photos online) is no class cue.
-    rescale_prob: float = 0.0
+    rescale_prob: float = 0.5
     rescale: tuple[float, float] = (0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Training the heads (projection, fusion, classifier) on cached descriptors of a frozen backbone."""
+
+    epochs: int = 30  # passes over the training images, each image in one of its views
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2  # AdamW
+    patience: int = 6  # stop after this many epochs without a better selection score
+    target_fpr: float = 0.05  # the threshold flags at most this share of the held-out reals
 
 
 @dataclass
 class TrainConfig:
-    """A training run. Defaults follow the paper: BCE, Adam 1e-4, batch 64, blur/JPEG p=0.1, flips."""
+    """A training run. By default the ImageNet backbone stays frozen: descriptors of augmented views of
+    every training image are cached, the heads learn on them, and the epoch kept, the threshold too, are
+    chosen on held-out generators and real sources (`select`). With `finetune` the network trains end to
+    end instead (the paper's recipe: BCE, Adam, batch 64, blur/JPEG p=0.1, flips)."""
 
     roots: list[str]
     out: str = "runs/train"
     root_weights: list[float] = field(default_factory=list)  # sampling weight per root (default: 1 each)
-    val: str | None = None
-    val_fraction: float = 0.1  # used when no --val root is given
+    select: str | None = None  # held-out generators and real sources: what the model is chosen on
+    val: str | None = None  # in-distribution validation, reported apart (fine-tuning selects on it without `select`)
+    val_fraction: float = 0.1  # used when neither `select` nor `val` is given
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrained: bool = True
     init: str | None = None  # start from an aidetect checkpoint instead
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 2
+    # frozen backbone (the default)
+    views: int = 2  # augmented views cached per training image
+    cache: str | None = None  # descriptor cache folder (default: features.DEFAULT_CACHE)
+    heads: HeadConfig = field(default_factory=HeadConfig)
+    # fine-tuning end to end
+    finetune: bool = False
     epochs: int = 20
     warmup_epochs: int = 0  # single-branch epochs on native 224 crops before the fused ones
     freeze_backbone: bool = False  # in fused epochs: train only projection, fusion and classifier
@@ -96,10 +126,6 @@ class TrainConfig:
     plateau_patience: int = 2  # halve the learning rate after this many epochs without improvement
     early_stop: int = 5  # stop after this many epochs without improvement
     epoch_size: int | None = None  # samples per epoch (default: every training image once)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 2
     log_every: int = 10
 
     def to_dict(self) -> dict:
@@ -111,6 +137,7 @@ class TrainConfig:
         data["model"] = ModelConfig.from_dict(data["model"])
         augment_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["augment"].items()}
         data["augment"] = AugmentConfig(**augment_fields)
+        data["heads"] = HeadConfig(**data.get("heads", {}))
         return cls(**data)
 
 

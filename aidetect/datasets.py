@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .inputs import iter_inputs
 
 REAL, FAKE = 0, 1
@@ -90,6 +92,18 @@ def generator_sets(root: str | os.PathLike) -> list[ImageSet]:
     if not reals or not groups:
         raise DatasetError(f"{root}: generator sets need real and generated images below it")
     return [ImageSet(name, Path(root), reals + tuple(fakes)) for name, fakes in sorted(groups.items())]
+
+
+def epoch_indices(groups: list[list[int]], weights: list[float], seed: int, epoch: int, size: int) -> list[int]:
+    """Sample order for one epoch: a permutation when roots are weighted alike, otherwise each
+    sample drawn from root r with probability weight_r (uniformly inside the root)."""
+    rng = np.random.default_rng([seed, epoch, 7])
+    flat = [i for group in groups for i in group]
+    if len(set(weights)) <= 1 and size == len(flat):
+        return [flat[i] for i in rng.permutation(len(flat))]
+    probs = np.asarray(weights, dtype=float) / sum(weights)
+    roots = rng.choice(len(groups), size=size, p=probs)
+    return [groups[r][int(rng.integers(len(groups[r])))] for r in roots]
 
 
 def find_sets(root: str | os.PathLike) -> list[ImageSet]:

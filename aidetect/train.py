@@ -1,11 +1,17 @@
-"""Training the fused detector: the paper's recipe by default, on one CPU, one GPU or many (torchrun).
+"""Training the fused detector, two ways.
+
+`train_frozen` (the default): the ImageNet backbone stays frozen; descriptors of augmented views are
+cached (features.py) and the heads learn on them (heads.py), chosen on held-out generators. Minutes
+on a CPU once the descriptors are cached; an interrupted extraction resumes from the cache.
+
+`Trainer` (fine-tuning, `--finetune`): the paper's end-to-end recipe, on one CPU, one GPU or many
+(torchrun). Each sample's crop and augmentation are drawn from (seed, epoch, index), so a run
+repeats exactly whatever the number of workers or processes, and `--resume` continues where it stopped.
 
 A run writes into its output folder:
-  best.pt        the best checkpoint on validation AP (aidetect format, ready for `scan`)
-  last_state.pt  everything needed to resume exactly (model, optimiser, schedule, epoch, RNG)
-  log.jsonl      one line per logged step (loss, lr, images/s) and per epoch (validation metrics)
-Each sample's crop and augmentation are drawn from (seed, epoch, index), so a run repeats exactly
-whatever the number of workers or processes, and `--resume` continues where it stopped.
+  best.pt        the chosen checkpoint (aidetect format, ready for `scan`)
+  last_state.pt  (fine-tuning) everything needed to resume exactly (model, optimiser, schedule, epoch, RNG)
+  log.jsonl      one line per epoch (and, fine-tuning, per logged step)
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import dataclasses
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -25,8 +32,10 @@ from .atomic import atomic_open
 from .augment import augment
 from .checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
 from .config import AugmentConfig, TrainConfig
-from .datasets import labelled_images
+from .datasets import epoch_indices, group_of, labelled_images
 from .engine import Detector
+from .features import DEFAULT_CACHE, FeatureSet, ViewRecipe, extract
+from .heads import Heldout, Selection, fit_heads, logits_of
 from .images import ImageError, load_image
 from .metrics import Metrics, set_metrics
 from .model import FusedDetector
@@ -71,18 +80,6 @@ def collate(batch: list[dict | None]) -> dict | None:
             "labels": torch.tensor([b["label"] for b in batch])}
 
 
-def epoch_indices(groups: list[list[int]], weights: list[float], seed: int, epoch: int, size: int) -> list[int]:
-    """Sample order for one epoch: a permutation when roots are weighted alike, otherwise each
-    sample drawn from root r with probability weight_r (uniformly inside the root)."""
-    rng = np.random.default_rng([seed, epoch, 7])
-    flat = [i for group in groups for i in group]
-    if len(set(weights)) <= 1 and size == len(flat):
-        return [flat[i] for i in rng.permutation(len(flat))]
-    probs = np.asarray(weights, dtype=float) / sum(weights)
-    roots = rng.choice(len(groups), size=size, p=probs)
-    return [groups[r][int(rng.integers(len(groups[r])))] for r in roots]
-
-
 def split_validation(samples: list[tuple[str, int]], fraction: float, seed: int):
     """Deterministic held-out split, stratified by label."""
     rng = np.random.default_rng([seed, 99])
@@ -94,6 +91,44 @@ def split_validation(samples: list[tuple[str, int]], fraction: float, seed: int)
         val += [items[i] for i in order[:cut]]
         train += [items[i] for i in order[cut:]]
     return sorted(train), sorted(val)
+
+
+@dataclass
+class TrainingData:
+    """The images of a run: training samples grouped by root with the roots' weights, the held-out
+    images the model is chosen on, and the in-distribution validation images (if any)."""
+
+    samples: list[tuple[Path, int]]
+    groups: list[list[int]]  # indices into samples, one list per root
+    root_weights: list[float]
+    select: list[tuple[Path, int]]
+    select_root: Path | None  # None when the selection images were split off the training roots
+    val: list[tuple[Path, int]] | None
+
+
+def gather(config: TrainConfig) -> TrainingData:
+    """Find the run's images. Selection uses `select`, else `val`, else a share of the training roots
+    split off by `val_fraction` (in-distribution: the weakest choice, for a quick start only)."""
+    weights = config.root_weights or [1.0] * len(config.roots)
+    if len(weights) != len(config.roots):
+        raise ValueError("give one weight per training root")
+    per_root = [labelled_images(root) for root in config.roots]
+    for root, items in zip(config.roots, per_root):
+        if not items:
+            raise ValueError(f"{root}: no labelled images (expected 0_real/ and 1_fake/ folders)")
+    val = labelled_images(config.val) if config.val else None
+    chosen = config.select or config.val
+    if chosen:
+        select, select_root = labelled_images(chosen), Path(chosen)
+    else:
+        split = [split_validation(items, config.val_fraction, config.seed) for items in per_root]
+        per_root, select, select_root = [s[0] for s in split], [v for s in split for v in s[1]], None
+    if {label for _, label in select} != {0, 1}:
+        raise ValueError("validation needs real and generated images (its AP chooses the checkpoint)")
+    offsets = np.cumsum([0] + [len(items) for items in per_root])
+    return TrainingData([s for items in per_root for s in items],
+                        [list(range(offsets[i], offsets[i + 1])) for i in range(len(per_root))],
+                        weights, select, select_root, val)
 
 
 def validate(model: FusedDetector, samples: list[tuple[str, int]], device: torch.device, workers: int,
@@ -128,27 +163,10 @@ class Trainer:
         self.epoch, self.step, self.best_ap, self.stale = 0, 0, -1.0, 0
 
     def _prepare_data(self) -> None:
-        config = self.config
-        weights = config.root_weights or [1.0] * len(config.roots)
-        if len(weights) != len(config.roots):
-            raise ValueError("give one weight per training root")
-        per_root = [labelled_images(root) for root in config.roots]
-        for root, items in zip(config.roots, per_root):
-            if not items:
-                raise ValueError(f"{root}: no labelled images (expected 0_real/ and 1_fake/ folders)")
-        if config.val:
-            val = labelled_images(config.val)
-        else:
-            split = [split_validation(items, config.val_fraction, config.seed) for items in per_root]
-            per_root, val = [s[0] for s in split], [v for s in split for v in s[1]]
-        if {label for _, label in val} != {0, 1}:
-            raise ValueError("validation needs real and generated images (its AP chooses the checkpoint)")
-        self.samples = [s for items in per_root for s in items]
-        offsets = np.cumsum([0] + [len(items) for items in per_root])
-        self.groups = [list(range(offsets[i], offsets[i + 1])) for i in range(len(per_root))]
-        self.root_weights = weights
-        self.val_samples = val
-        self.dataset = TrainImages(self.samples, config.augment, config.seed)
+        data = gather(self.config)
+        self.samples, self.groups, self.root_weights = data.samples, data.groups, data.root_weights
+        self.val_samples = data.select
+        self.dataset = TrainImages(self.samples, self.config.augment, self.config.seed)
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -265,3 +283,74 @@ class Trainer:
                 with atomic_open(self.out / STATE_NAME, "wb") as handle:
                     torch.save(self.state_dict(), handle)
         return best_metrics
+
+
+@dataclass
+class FrozenReport:
+    """What a frozen-backbone run kept, and how it did on the held-out and validation images."""
+
+    checkpoint: Path
+    best_epoch: int
+    selection: Selection
+    threshold: float
+    val: Metrics | None
+    images: int
+    errors: list[tuple[str, str]]
+    seconds: float
+
+
+def train_frozen(config: TrainConfig, on_progress: Callable[[str, int, int], None] | None = None) -> FrozenReport:
+    """The default recipe: descriptors of `config.views` augmented views of every training image through
+    the frozen backbone (cached), heads fitted on them and chosen on the held-out images (clean views,
+    as `scan` sees them), the threshold set on the held-out reals; writes OUT/best.pt and OUT/log.jsonl."""
+    started = time.time()
+    data = gather(config)
+    torch.manual_seed(config.seed)
+    model = load_checkpoint(config.init)[0] if config.init else FusedDetector(config.model, config.pretrained)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def described(samples, recipe: ViewRecipe, phase: str) -> FeatureSet:
+        done = [0]
+
+        def tick(count: int) -> None:
+            done[0] += count
+            if on_progress:
+                on_progress(phase, done[0], len(samples))
+
+        return extract(model, samples, recipe, config.cache or DEFAULT_CACHE, config.device, config.workers, tick)
+
+    train = described(data.samples, ViewRecipe(config.views, config.augment, config.seed), "describe training images")
+    select = described(data.select, ViewRecipe(), "describe held-out images")
+    val = described(data.val, ViewRecipe(), "describe validation images") if data.val else None
+    root_of = {str(data.samples[i][0]): r for r, group in enumerate(data.groups) for i in group}
+    groups = [[i for i, path in enumerate(train.paths) if root_of[path] == r] for r in range(len(data.groups))]
+    uniform = len(set(data.root_weights)) <= 1
+
+    def order(epoch: int) -> np.ndarray:
+        return np.asarray(epoch_indices(groups, data.root_weights, config.seed, epoch, len(train)))
+
+    model.cpu()  # the heads learn on the CPU: cached descriptors make them cheap
+    names = [group_of(path, data.select_root) if data.select_root else "held out" for path in select.paths]
+    with open(out / LOG_NAME, "w", encoding="utf-8") as log:
+        def on_epoch(record: dict) -> None:
+            log.write(json.dumps(record) + "\n")
+            if on_progress:
+                on_progress("fit heads", record["epoch"] + 1, config.heads.epochs)
+
+        result = fit_heads(model, train, Heldout(select, names), config.heads, None if uniform else order,
+                           config.seed, on_epoch)
+    val_metrics = None
+    if val is not None:
+        scores = 1 / (1 + np.exp(-logits_of(model, val)))
+        val_metrics = set_metrics("val", val.labels.tolist(), scores.tolist(), result.threshold)
+    metadata = {"name": f"aidetect-{config.model.backbone}-{config.model.patches}", "threshold": result.threshold,
+                "training_data": {"roots": config.roots, "root_weights": data.root_weights, "images": len(train),
+                                  "select": config.select, "val": config.val},
+                "recipe": config.to_dict(), "epoch": result.best_epoch, "selection": result.selection.to_dict(),
+                "val_metrics": val_metrics.to_dict() if val_metrics else None,
+                "training_seconds": round(time.time() - started), "torch": str(torch.__version__)}
+    checkpoint = save_checkpoint(out / BEST_NAME, model, metadata)
+    errors = train.errors + select.errors + (val.errors if val else [])
+    return FrozenReport(checkpoint, result.best_epoch, result.selection, result.threshold, val_metrics, len(train),
+                        errors, time.time() - started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 from pathlib import Path
@@ -15,7 +16,8 @@ from PIL import Image
 
 from aidetect.augment import augment
 from aidetect.config import AugmentConfig, ModelConfig, TrainConfig
-from aidetect.train import STATE_NAME, Trainer, epoch_indices
+from aidetect.datasets import epoch_indices
+from aidetect.train import STATE_NAME, Trainer
 
 
 def make_layout(root: Path, per_class: int = 6) -> Path:
@@ -97,7 +99,7 @@ def test_training_batches_and_the_engine_give_the_same_output(tmp_path):
         for i, side in enumerate((90, 250, 300)):
             Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(tmp_path / "data" / label / f"{i}.png")
     trainer = Trainer(tiny_config(tmp_path / "data", tmp_path / "run", val_fraction=0.34, augment=AugmentConfig(
-        blur_prob=0, jpeg_prob=0, flip=False, crop=(4096, 4096))))  # no augmentation: the images as they are
+        blur_prob=0, jpeg_prob=0, reencode_prob=0, rescale_prob=0, flip=False, crop=None)))  # the images as they are
     samples = trainer.samples
     batch = collate([TrainImages(samples, trainer.config.augment, 0)[i] for i in range(len(samples))])
     model = trainer.model
@@ -159,3 +161,42 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     assert any(not torch.equal(rank0[k], initial[k]) for k in rank0), "no training step happened"
     assert (out / "best.pt").exists() and not (out / "rank1").exists()
+
+
+def make_heldout(root: Path) -> Path:
+    """Held-out generators and a held-out real source: root/cams/0_real, root/<gen>/1_fake/<gen>."""
+    rng = np.random.default_rng(7)
+    for rel, noisy in (("cams/0_real", False), ("mj/1_fake/mj-v4", True), ("sg/1_fake/ffhq", True)):
+        (root / rel).mkdir(parents=True)
+        for i in range(4):
+            base = rng.integers(0, 256, (80, 90, 3)) if noisy else np.full((80, 90, 3), rng.integers(0, 256, 3))
+            Image.fromarray(base.astype(np.uint8)).save(root / rel / f"{i}.png")
+    return root
+
+
+def test_frozen_training_chooses_on_held_out_generators(tmp_path):
+    from aidetect.checkpoint import load_checkpoint
+    from aidetect.config import HeadConfig
+    from aidetect.train import train_frozen
+
+    config = tiny_config(make_layout(tmp_path / "data"), tmp_path / "run", select=str(make_heldout(tmp_path / "held")),
+                         views=2, cache=str(tmp_path / "cache"), heads=HeadConfig(epochs=4, batch_size=4, patience=2))
+    report = train_frozen(config)
+    assert set(report.selection.per_generator) == {"mj-v4", "ffhq"} and report.images == 12
+    model, info = load_checkpoint(report.checkpoint)
+    assert info.threshold == report.threshold and info.metadata["selection"]["mean_ap"] == report.selection.mean_ap
+    assert model.descriptor_std.min() > 0 and not torch.equal(model.descriptor_std, torch.ones_like(model.descriptor_std))
+    epochs = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == list(range(len(epochs))) and 3 <= len(epochs) <= 4
+    assert report.best_epoch == max(range(len(epochs)), key=lambda e: (epochs[e]["heldout"]["mean_ap"], -e))
+
+
+def test_cli_trains_the_frozen_recipe(tmp_path):
+    from helpers import run_cli
+
+    result = run_cli("train", make_layout(tmp_path / "data"), "--select", make_heldout(tmp_path / "held"),
+                     "--backbone", "tiny", "--scratch", "--views", "1", "--epochs", "2", "--batch-size", "4",
+                     "--cache", tmp_path / "cache", "--out", tmp_path / "run", "--device", "cpu", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    assert "mj-v4" in result.stdout and "ffhq" in result.stdout and (tmp_path / "run" / "best.pt").exists()
+    assert "threshold" in result.stderr

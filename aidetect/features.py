@@ -1,0 +1,189 @@
+"""Descriptors of labelled images through a frozen backbone, cached on disk.
+
+With the backbone frozen, what it makes of an image (the global view's descriptor, the patches the
+PSM picks and their descriptors) never changes. Extracting it once per image and view turns
+training the heads into minutes on a CPU. Each image gets one file under CACHE/<key>/, where the
+key names the backbone, its feature levels and the view recipe: an interrupted extraction resumes
+where it stopped, a new image costs one extraction, and a changed recipe never mixes with an old one.
+
+A view is what the model sees of an image: with no augmentation, the image exactly as `scan` sees
+it (evaluation and selection); with augmentation, a random variant drawn from (seed, view, path),
+so the same recipe gives the same descriptors on any machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .atomic import atomic_open
+from .augment import augment
+from .checkpoint import CheckpointInfo
+from .config import AugmentConfig
+from .engine import Detector
+from .model import FusedDetector
+
+CACHE_FORMAT = 1
+DEFAULT_CACHE = Path(os.environ.get("AIDETECT_CACHE", Path.home() / ".cache" / "aidetect")) / "features"
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ViewRecipe:
+    """How the cached views of each image are made."""
+
+    views: int = 1
+    augment: AugmentConfig | None = None  # None: the image as `scan` sees it (every view identical)
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FeatureSet:
+    """Cached descriptors of labelled images: N images, V views, P patches, D numbers per descriptor.
+    Unreadable images are left out and listed in `errors`."""
+
+    paths: list[str]
+    labels: np.ndarray  # N, 0 = real, 1 = generated
+    global_: np.ndarray  # N x V x D, float16
+    patches: np.ndarray  # N x V x P x D, float16
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> "FeatureSet":
+        index = np.asarray(index, dtype=np.int64)
+        return FeatureSet([self.paths[i] for i in index], self.labels[index], self.global_[index], self.patches[index])
+
+
+def cache_key(model: FusedDetector, recipe: ViewRecipe) -> str:
+    """What the descriptors depend on: the backbone and its levels, the patch strategy, the recipe. The
+    backbone's weights are its pretrained ones (a frozen backbone), named by the config."""
+    what = {"format": CACHE_FORMAT, "model": {k: v for k, v in model.config.to_dict().items()
+                                               if k in ("backbone", "features", "patches")},
+            "recipe": recipe.to_dict()}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _file_key(path: str) -> str:
+    """One image's cache name: its absolute path, size and modification time (a changed file is re-extracted)."""
+    stat = os.stat(path)
+    text = f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}"
+    return hashlib.sha256(os.fsencode(text)).hexdigest()[:32]
+
+
+class _Views:
+    """The decode workers' `prepare` hook: job i is view `views[i]` of `paths[i]`, augmented from
+    (seed, view, crc32 of the path); a class so that it pickles for spawned workers."""
+
+    def __init__(self, jobs: list[tuple[str, int]], recipe: ViewRecipe) -> None:
+        self.jobs = jobs
+        self.recipe = recipe
+
+    def __call__(self, index: int, pixels: np.ndarray) -> np.ndarray:
+        if self.recipe.augment is None:
+            return pixels
+        path, view = self.jobs[index]
+        rng = np.random.default_rng([self.recipe.seed, view, zlib.crc32(os.fsencode(path))])
+        return augment(pixels, rng, self.recipe.augment)
+
+
+def extract(model: FusedDetector, samples: Sequence[tuple[str | os.PathLike, int]], recipe: ViewRecipe,
+            cache: str | os.PathLike | None = DEFAULT_CACHE, device: str = "auto", workers: int = 2,
+            progress: Progress | None = None) -> FeatureSet:
+    """Descriptors of every sample (path, label) under every view of `recipe`, from the cache where it has
+    them and from `model`'s frozen backbone otherwise (then stored). `progress` hears each image done."""
+    paths = [os.fspath(path) for path, _ in samples]
+    folder = Path(cache) / cache_key(model, recipe) if cache else None
+    if folder:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "recipe.json").write_text(json.dumps({"model": model.config.to_dict(), "recipe": recipe.to_dict()},
+                                                       indent=1))
+    found: dict[str, tuple[np.ndarray, np.ndarray] | str] = {}
+    for path in paths:
+        stored = _read(folder, path) if folder else None
+        if stored is not None:
+            found[path] = stored
+            if progress:
+                progress(1)
+    missing = [path for path in dict.fromkeys(paths) if path not in found]
+    if missing:
+        for path, result in _describe(model, missing, recipe, device, workers):
+            found[path] = result
+            if folder:
+                _write(folder, path, result)
+            if progress:
+                progress(1)
+    errors = [(path, found[path]) for path in paths if isinstance(found[path], str)]
+    kept = [(path, label) for path, (_, label) in zip(paths, samples) if not isinstance(found[path], str)]
+    dim = model.descriptor_dim
+    global_ = np.stack([found[p][0] for p, _ in kept]) if kept else np.zeros((0, recipe.views, dim), np.float16)
+    patches = np.stack([found[p][1] for p, _ in kept]) if kept else np.zeros((0, recipe.views, 0, dim), np.float16)
+    return FeatureSet([p for p, _ in kept], np.array([label for _, label in kept], np.int64), global_, patches, errors)
+
+
+def _read(folder: Path, path: str) -> tuple[np.ndarray, np.ndarray] | str | None:
+    """A stored result: descriptors, or the reason the image could not be read; None if not stored (or unreadable)."""
+    try:
+        name = folder / _file_key(path)
+    except OSError:
+        return None
+    try:
+        if name.with_suffix(".err").exists():
+            return name.with_suffix(".err").read_text(encoding="utf-8")
+        with np.load(name.with_suffix(".npz")) as stored:
+            return stored["global"], stored["patches"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _write(folder: Path, path: str, result: tuple[np.ndarray, np.ndarray] | str) -> None:
+    name = folder / _file_key(path)
+    if isinstance(result, str):
+        with atomic_open(name.with_suffix(".err"), "w", encoding="utf-8") as handle:
+            handle.write(result)
+        return
+    with atomic_open(name.with_suffix(".npz"), "wb") as handle:
+        np.savez(handle, **{"global": result[0], "patches": result[1]})
+
+
+def _describe(model: FusedDetector, paths: list[str], recipe: ViewRecipe, device: str, workers: int):
+    """Yield (path, (global V x D, patches V x P x D) float16) or (path, reason) as each image's views are done."""
+    jobs = [(path, view) for path in paths for view in range(recipe.views)]
+    info = CheckpointInfo(Path("<features>"), model.config, {})
+    detector = Detector(model, info, device=device, workers=workers)
+    pending: dict[str, list] = {}
+    for batch in detector.decoded([path for path, _ in jobs], _Views(jobs, recipe)):
+        good = [d for d in batch if d.error is None]
+        described = None
+        if good:
+            views = torch.stack([d.view for d in good]).to(detector.device).float().div_(255)
+            with torch.inference_mode(), detector.autocast():
+                described = model.descriptors(views, [d.source for d in good], torch.tensor([d.size for d in good]))
+        position = {d.index: i for i, d in enumerate(good)}
+        for decoded in batch:
+            path, view = jobs[decoded.index]
+            views_done = pending.setdefault(path, [])
+            if decoded.error is not None:
+                views_done.append(decoded.error)
+            else:
+                i = position[decoded.index]
+                views_done.append((described.global_[i].float().cpu().numpy().astype(np.float16),
+                                   described.patches[i].float().cpu().numpy().astype(np.float16)))
+            if len(views_done) == recipe.views:
+                del pending[path]
+                failed = [v for v in views_done if isinstance(v, str)]
+                yield path, failed[0] if failed else (np.stack([g for g, _ in views_done]),
+                                                      np.stack([p for _, p in views_done]))
