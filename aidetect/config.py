@@ -91,6 +91,18 @@ class HeadConfig:
     target_fpr: float = 0.05  # the threshold flags at most this share of the held-out reals
 
 
+@dataclass(frozen=True)
+class AdaptConfig:
+    """`aidetect adapt`: refitting a checkpoint's heads on a few dozen images of a new generator and cameras."""
+
+    holdout: float = 0.3  # share of each class kept out of the refit, to measure it on
+    min_images: int = 8  # per class; fewer readable images are refused
+    views: int = 4  # augmented views of each refit image (few images: several views each)
+    heads: HeadConfig = HeadConfig(epochs=25, batch_size=16, lr=1e-4, weight_decay=1e-2)
+    target_fpr: float = 0.05  # the new threshold flags at most this share of the held-out reals
+    seed: int = 0
+
+
 @dataclass
 class TrainConfig:
     """A training run. By default the ImageNet backbone stays frozen: descriptors of augmented views of

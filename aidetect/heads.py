@@ -9,7 +9,6 @@ it has not seen. The threshold is set on the held-out reals, for a target false-
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -47,9 +46,9 @@ class Selection:
 
 @dataclass
 class HeadResult:
-    best_epoch: int
-    selection: Selection
-    threshold: float
+    best_epoch: int  # the epoch kept (the last one without held-out images)
+    selection: Selection | None  # its held-out score
+    threshold: float | None  # for the target false-positive rate on the held-out reals
     history: list[dict] = field(default_factory=list)
 
 
@@ -87,12 +86,13 @@ def head_parameters(model: FusedDetector) -> list[torch.nn.Parameter]:
     return [p for module in (model.embed_proj, model.fusion, model.classifier) for p in module.parameters()]
 
 
-def fit_heads(model: FusedDetector, train: FeatureSet, heldout: Heldout, config: HeadConfig = HeadConfig(),
+def fit_heads(model: FusedDetector, train: FeatureSet, heldout: Heldout | None, config: HeadConfig = HeadConfig(),
               order: Callable[[int], np.ndarray] | None = None, seed: int = 0,
               on_epoch: Callable[[dict], None] | None = None, fit_scaler: bool = True) -> HeadResult:
     """Train the heads on `train`'s views, keep the epoch with the best leave-generator-out score on
-    `heldout`, and set the threshold on its reals. `order(epoch)` gives the images of an epoch (default:
-    each once, shuffled); the classes weigh alike in the loss whatever their counts."""
+    `heldout`, and set the threshold on its reals; without `heldout`, train every epoch and keep the last.
+    `order(epoch)` gives the images of an epoch (default: each once, shuffled); the classes weigh alike
+    in the loss whatever their counts. `fit_scaler`: set the descriptor scaler from `train` first."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 11])
     if fit_scaler:
@@ -118,20 +118,31 @@ def fit_heads(model: FusedDetector, train: FeatureSet, heldout: Heldout, config:
             loss.backward()
             optimiser.step()
             total += loss.item() * len(index)
-        selection = leave_generator_out(heldout.features.labels, logits_of(model, heldout.features), heldout.groups)
-        record = {"epoch": epoch, "train_loss": total / len(images), "heldout": selection.to_dict()}
+        record = {"epoch": epoch, "train_loss": total / len(images)}
         history.append(record)
+        if heldout is None:
+            if on_epoch:
+                on_epoch(record)
+            continue
+        selection = leave_generator_out(heldout.features.labels, logits_of(model, heldout.features), heldout.groups)
+        record["heldout"] = selection.to_dict()
         if on_epoch:
             on_epoch(record)
         if best is None or selection.mean_ap > best[1].mean_ap:
-            best, best_state, stale = (epoch, selection), copy.deepcopy([p.detach().clone() for p in parameters]), 0
+            best, best_state, stale = (epoch, selection), [p.detach().clone() for p in parameters], 0
         else:
             stale += 1
             if stale >= config.patience:
                 break
+    if heldout is None:
+        return HeadResult(len(history) - 1, None, None, history)
     with torch.no_grad():
         for parameter, value in zip(parameters, best_state):
             parameter.copy_(value)
-    scores = 1 / (1 + np.exp(-logits_of(model, heldout.features)))
-    reals = scores[heldout.features.labels == 0]
-    return HeadResult(best[0], best[1], fpr_threshold(reals, config.target_fpr), history)
+    scores = probabilities(model, heldout.features)
+    return HeadResult(best[0], best[1], fpr_threshold(scores[heldout.features.labels == 0], config.target_fpr), history)
+
+
+def probabilities(model: FusedDetector, features: FeatureSet) -> np.ndarray:
+    """P(generated) of one clean view of every image, as the engine gives it (the checkpoint's logit bias aside)."""
+    return 1 / (1 + np.exp(-logits_of(model, features).astype(np.float64)))

@@ -35,7 +35,7 @@ from .config import AugmentConfig, TrainConfig
 from .datasets import epoch_indices, group_of, labelled_images
 from .engine import Detector
 from .features import DEFAULT_CACHE, FeatureSet, ViewRecipe, extract
-from .heads import Heldout, Selection, fit_heads, logits_of
+from .heads import Heldout, Selection, fit_heads, probabilities
 from .images import ImageError, load_image
 from .metrics import Metrics, set_metrics
 from .model import FusedDetector
@@ -342,7 +342,7 @@ def train_frozen(config: TrainConfig, on_progress: Callable[[str, int, int], Non
                            config.seed, on_epoch)
     val_metrics = None
     if val is not None:
-        scores = 1 / (1 + np.exp(-logits_of(model, val)))
+        scores = probabilities(model, val)
         val_metrics = set_metrics("val", val.labels.tolist(), scores.tolist(), result.threshold)
     metadata = {"name": f"aidetect-{config.model.backbone}-{config.model.patches}", "threshold": result.threshold,
                 "training_data": {"roots": config.roots, "root_weights": data.root_weights, "images": len(train),
