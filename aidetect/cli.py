@@ -356,6 +356,7 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout: one line per set, mean, family and pooled row."),
     families: Optional[Path] = typer.Option(None, "--families", help="JSON object mapping set names to families (mean per family)."),
+    by_generator: bool = typer.Option(False, "--by-generator", help="One set per generator under ROOT, each against every real under ROOT (leave-generator-out, for a corpus's val_out)."),
     jpeg: Optional[int] = typer.Option(None, "--jpeg", min=1, max=100, help="Re-encode every image as JPEG at this quality first."),
     blur: float = typer.Option(0.0, "--blur", min=0.0, help="Gaussian blur every image with this sigma first."),
     sweep: bool = typer.Option(False, "--sweep", help="JPEG 100/90/75/50/30 and blur 0/1/2/3; writes tables and plots to --out."),
@@ -372,7 +373,7 @@ def eval_command(
 
     from . import evaluate as evaluation
     from .checkpoint import CheckpointError
-    from .datasets import DatasetError, find_sets, read_families
+    from .datasets import DatasetError, find_sets, generator_sets, read_families
     from .engine import Detector
     from .evalreport import report_table, results_csv, results_json, sweep_table, write_sweep
     from .perturb import Perturbation
@@ -384,7 +385,7 @@ def eval_command(
     if sweep != (out_dir is not None):
         fail("--sweep and --out go together")
     try:
-        sets = find_sets(root)
+        sets = generator_sets(root) if by_generator else find_sets(root)
         mapping = read_families(families) if families else None
         detector = Detector.load(weights, patches.value if patches else None, threshold=threshold,
                                  batch_size=batch_size, device=device, workers=workers)

@@ -150,3 +150,11 @@ def test_cli_eval_folder_without_labels(tmp_path, tiny_checkpoint):
     write_image(tmp_path / "photos" / "a.png")
     result = run_cli("eval", tmp_path, "-w", tiny_checkpoint, *OPTIONS)
     assert result.exit_code == 2 and "0_real or 1_fake" in result.stderr
+
+
+def test_cli_eval_by_generator_pairs_each_generator_with_every_real(test_root, tiny_checkpoint):
+    """test_root as a held-out folder: generators 'diffusion' and 'gan' (the folders above 1_fake), 5 reals each."""
+    result = run_cli("eval", test_root, "-w", tiny_checkpoint, "--json", "--by-generator", *OPTIONS)
+    assert result.exit_code == 1, result.stderr  # the broken real
+    [run] = json.loads(result.stdout)["results"]
+    assert [(s["name"], s["n_real"], s["n_fake"]) for s in run["sets"]] == [("diffusion", 4, 2), ("gan", 4, 3)]
