@@ -153,8 +153,10 @@ def test_cli_eval_folder_without_labels(tmp_path, tiny_checkpoint):
 
 
 def test_cli_eval_by_generator_pairs_each_generator_with_every_real(test_root, tiny_checkpoint):
-    """test_root as a held-out folder: generators 'diffusion' and 'gan' (the folders above 1_fake), 5 reals each."""
+    """test_root as a held-out folder: a generator is the folder right below 1_fake ('nested'), else the one
+    above it; every generator is paired with all 5 readable reals."""
     result = run_cli("eval", test_root, "-w", tiny_checkpoint, "--json", "--by-generator", *OPTIONS)
     assert result.exit_code == 1, result.stderr  # the broken real
     [run] = json.loads(result.stdout)["results"]
-    assert [(s["name"], s["n_real"], s["n_fake"]) for s in run["sets"]] == [("diffusion", 4, 2), ("gan", 4, 3)]
+    assert [(s["name"], s["n_real"], s["n_fake"]) for s in run["sets"]] == [("diffusion", 5, 1), ("gan", 5, 2),
+                                                                             ("nested", 5, 2)]
