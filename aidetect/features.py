@@ -69,19 +69,21 @@ class FeatureSet:
 
 
 def cache_key(model: FusedDetector, recipe: ViewRecipe) -> str:
-    """What the descriptors depend on: the backbone and its levels, the patch strategy, the recipe. The
+    """What the descriptors depend on: the backbone and its levels, the patch strategy, and how views are
+    drawn (not how many: view k is the same whatever the count, so more views extend a cache). The
     backbone's weights are its pretrained ones (a frozen backbone), named by the config."""
+    drawn = {k: v for k, v in recipe.to_dict().items() if k != "views"}
     what = {"format": CACHE_FORMAT, "model": {k: v for k, v in model.config.to_dict().items()
-                                               if k in ("backbone", "features", "patches")},
-            "recipe": recipe.to_dict()}
+                                               if k in ("backbone", "features", "patches")}, "views": drawn}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _file_key(path: str) -> str:
-    """One image's cache name: its absolute path, size and modification time (a changed file is re-extracted)."""
+def _file_key(path: str, view: int) -> str:
+    """One view's cache name: the image's absolute path, size and modification time (a changed file is
+    described again), and the view."""
     stat = os.stat(path)
     text = f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}"
-    return hashlib.sha256(os.fsencode(text)).hexdigest()[:32]
+    return f"{hashlib.sha256(os.fsencode(text)).hexdigest()[:32]}-v{view}"
 
 
 class _Views:
@@ -104,40 +106,44 @@ def extract(model: FusedDetector, samples: Sequence[tuple[str | os.PathLike, int
             cache: str | os.PathLike | None = DEFAULT_CACHE, device: str = "auto", workers: int = 2,
             progress: Progress | None = None) -> FeatureSet:
     """Descriptors of every sample (path, label) under every view of `recipe`, from the cache where it has
-    them and from `model`'s frozen backbone otherwise (then stored). `progress` hears each image done."""
+    them and from `model`'s frozen backbone otherwise (then stored). `progress` hears each view done.
+    An image with a view that cannot be made (unreadable) is left out, with its reason in `errors`."""
     paths = [os.fspath(path) for path, _ in samples]
     folder = Path(cache) / cache_key(model, recipe) if cache else None
     if folder:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "recipe.json").write_text(json.dumps({"model": model.config.to_dict(), "recipe": recipe.to_dict()},
-                                                       indent=1))
-    found: dict[str, tuple[np.ndarray, np.ndarray] | str] = {}
-    for path in paths:
-        stored = _read(folder, path) if folder else None
+        with atomic_open(folder / "recipe.json", "w", encoding="utf-8") as handle:
+            json.dump({"model": model.config.to_dict(), "recipe": recipe.to_dict()}, handle, indent=1)
+    jobs = [(path, view) for path in dict.fromkeys(paths) for view in range(recipe.views)]
+    found: dict[tuple[str, int], tuple[np.ndarray, np.ndarray] | str] = {}
+    for job in jobs:
+        stored = _read(folder, *job) if folder else None
         if stored is not None:
-            found[path] = stored
+            found[job] = stored
             if progress:
                 progress(1)
-    missing = [path for path in dict.fromkeys(paths) if path not in found]
+    missing = [job for job in jobs if job not in found]
     if missing:
-        for path, result in _describe(model, missing, recipe, device, workers):
-            found[path] = result
+        for job, result in _describe(model, missing, recipe, device, workers):
+            found[job] = result
             if folder:
-                _write(folder, path, result)
+                _write(folder, *job, result)
             if progress:
                 progress(1)
-    errors = [(path, found[path]) for path in paths if isinstance(found[path], str)]
-    kept = [(path, label) for path, (_, label) in zip(paths, samples) if not isinstance(found[path], str)]
+    failed = {path: result for (path, _), result in found.items() if isinstance(result, str)}
+    kept = [(path, label) for path, (_, label) in zip(paths, samples) if path not in failed]
+    views = [[found[(path, view)] for view in range(recipe.views)] for path, _ in kept]
     dim = model.descriptor_dim
-    global_ = np.stack([found[p][0] for p, _ in kept]) if kept else np.zeros((0, recipe.views, dim), np.float16)
-    patches = np.stack([found[p][1] for p, _ in kept]) if kept else np.zeros((0, recipe.views, 0, dim), np.float16)
-    return FeatureSet([p for p, _ in kept], np.array([label for _, label in kept], np.int64), global_, patches, errors)
+    global_ = np.stack([[g for g, _ in v] for v in views]) if kept else np.zeros((0, recipe.views, dim), np.float16)
+    patches = np.stack([[p for _, p in v] for v in views]) if kept else np.zeros((0, recipe.views, 0, dim), np.float16)
+    return FeatureSet([p for p, _ in kept], np.array([label for _, label in kept], np.int64), global_, patches,
+                      [(path, failed[path]) for path in paths if path in failed])
 
 
-def _read(folder: Path, path: str) -> tuple[np.ndarray, np.ndarray] | str | None:
-    """A stored result: descriptors, or the reason the image could not be read; None if not stored (or unreadable)."""
+def _read(folder: Path, path: str, view: int) -> tuple[np.ndarray, np.ndarray] | str | None:
+    """A stored view: its descriptors, or the reason it could not be made; None if not stored (or unreadable)."""
     try:
-        name = folder / _file_key(path)
+        name = folder / _file_key(path, view)
     except OSError:
         return None
     try:
@@ -149,8 +155,8 @@ def _read(folder: Path, path: str) -> tuple[np.ndarray, np.ndarray] | str | None
         return None
 
 
-def _write(folder: Path, path: str, result: tuple[np.ndarray, np.ndarray] | str) -> None:
-    name = folder / _file_key(path)
+def _write(folder: Path, path: str, view: int, result: tuple[np.ndarray, np.ndarray] | str) -> None:
+    name = folder / _file_key(path, view)
     if isinstance(result, str):
         with atomic_open(name.with_suffix(".err"), "w", encoding="utf-8") as handle:
             handle.write(result)
@@ -159,31 +165,21 @@ def _write(folder: Path, path: str, result: tuple[np.ndarray, np.ndarray] | str)
         np.savez(handle, **{"global": result[0], "patches": result[1]})
 
 
-def _describe(model: FusedDetector, paths: list[str], recipe: ViewRecipe, device: str, workers: int):
-    """Yield (path, (global V x D, patches V x P x D) float16) or (path, reason) as each image's views are done."""
-    jobs = [(path, view) for path in paths for view in range(recipe.views)]
+def _describe(model: FusedDetector, jobs: list[tuple[str, int]], recipe: ViewRecipe, device: str, workers: int):
+    """Yield ((path, view), (global D, patches P x D) float16) or ((path, view), reason), view by view."""
     info = CheckpointInfo(Path("<features>"), model.config, {})
     detector = Detector(model, info, device=device, workers=workers)
-    pending: dict[str, list] = {}
     for batch in detector.decoded([path for path, _ in jobs], _Views(jobs, recipe)):
         good = [d for d in batch if d.error is None]
-        described = None
         if good:
             views = torch.stack([d.view for d in good]).to(detector.device).float().div_(255)
             with torch.inference_mode(), detector.autocast():
                 described = model.descriptors(views, [d.source for d in good], torch.tensor([d.size for d in good]))
-        position = {d.index: i for i, d in enumerate(good)}
+            position = {d.index: i for i, d in enumerate(good)}
         for decoded in batch:
-            path, view = jobs[decoded.index]
-            views_done = pending.setdefault(path, [])
             if decoded.error is not None:
-                views_done.append(decoded.error)
-            else:
-                i = position[decoded.index]
-                views_done.append((described.global_[i].float().cpu().numpy().astype(np.float16),
-                                   described.patches[i].float().cpu().numpy().astype(np.float16)))
-            if len(views_done) == recipe.views:
-                del pending[path]
-                failed = [v for v in views_done if isinstance(v, str)]
-                yield path, failed[0] if failed else (np.stack([g for g, _ in views_done]),
-                                                      np.stack([p for _, p in views_done]))
+                yield jobs[decoded.index], decoded.error
+                continue
+            i = position[decoded.index]
+            yield jobs[decoded.index], (described.global_[i].float().cpu().numpy().astype(np.float16),
+                                        described.patches[i].float().cpu().numpy().astype(np.float16))

@@ -316,7 +316,7 @@ def train_frozen(config: TrainConfig, on_progress: Callable[[str, int, int], Non
         def tick(count: int) -> None:
             done[0] += count
             if on_progress:
-                on_progress(phase, done[0], len(samples))
+                on_progress(phase, done[0], len(samples) * recipe.views)
 
         return extract(model, samples, recipe, config.cache or DEFAULT_CACHE, config.device, config.workers, tick)
 

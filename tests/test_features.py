@@ -47,12 +47,12 @@ def test_the_cache_is_used_and_a_changed_file_is_described_again(model, samples,
     first = extract(model, samples, ViewRecipe(), cache=tmp_path / "cache", device="cpu", workers=0)
     calls = []
     original = features._describe
-    monkeypatch.setattr(features, "_describe", lambda model, paths, *rest: calls.append(paths) or original(model, paths, *rest))
+    monkeypatch.setattr(features, "_describe", lambda model, jobs, *rest: calls.append(jobs) or original(model, jobs, *rest))
     again = extract(model, samples, ViewRecipe(), cache=tmp_path / "cache", device="cpu", workers=0)
     assert calls == [] and np.array_equal(first.global_, again.global_)
     write_image(tmp_path / "0.jpg", 310, 200, seed=9, quality=90)  # same name, new content
     extract(model, samples, ViewRecipe(), cache=tmp_path / "cache", device="cpu", workers=0)
-    assert calls == [[samples[0][0]]]
+    assert calls == [[(samples[0][0], 0)]]
 
 
 def test_views_repeat_from_their_seed_and_differ_between_seeds(model, samples, tmp_path):
@@ -63,6 +63,8 @@ def test_views_repeat_from_their_seed_and_differ_between_seeds(model, samples, t
     assert one.global_.shape[1] == 2 and np.array_equal(one.global_, two.global_)
     assert not np.array_equal(one.global_[:, 0], one.global_[:, 1])  # two different views
     assert not np.array_equal(one.global_, other.global_)
+    first = extract(model, samples, ViewRecipe(1, recipe.augment), cache=tmp_path / "cache", device="cpu")
+    assert np.array_equal(first.global_[:, 0], one.global_[:, 0])  # view 0 is view 0, however many are asked for
 
 
 def test_unreadable_images_are_left_out_with_their_reason(model, samples, tmp_path):
