@@ -7,6 +7,8 @@ exactly, whatever the number of workers, and resume mid-training.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -35,13 +37,23 @@ def downscale(image: np.ndarray, factor: float, min_side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
+@dataclass
+class Augmented:
+    """An augmented image and the compression it last went through (what a format-bias check needs)."""
+
+    pixels: np.ndarray
+    jpeg_quality: int | None  # quality of the last JPEG round trip applied; None: the source's own format
+
+
+def augmented(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> Augmented:
     """Rescale, crop, align formats, then the paper's blur, JPEG and flip."""
+    quality = None
     if rng.random() < config.rescale_prob:
         image = downscale(image, float(rng.uniform(*config.rescale)), INPUT_SIZE if config.crop is None else config.crop[0])
     image = random_crop(image, rng, config.crop)
     if rng.random() < config.reencode_prob:
-        image = jpeg_roundtrip(image, int(rng.integers(config.reencode_quality[0], config.reencode_quality[1] + 1)))
+        quality = int(rng.integers(config.reencode_quality[0], config.reencode_quality[1] + 1))
+        image = jpeg_roundtrip(image, quality)
     if rng.random() < config.blur_prob:
         image = gaussian_blur(image, float(rng.uniform(*config.blur_sigma)))
     if rng.random() < config.jpeg_prob:
@@ -49,4 +61,9 @@ def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) 
         image = jpeg_roundtrip(image, quality, use_cv2=bool(rng.random() < 0.5))
     if config.flip and rng.random() < 0.5:
         image = image[:, ::-1]
-    return np.ascontiguousarray(image)
+    return Augmented(np.ascontiguousarray(image), quality)
+
+
+def augment(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
+    """The augmented pixels alone (see `augmented`)."""
+    return augmented(image, rng, config).pixels
