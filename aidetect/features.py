@@ -169,12 +169,14 @@ def _describe(model: FusedDetector, jobs: list[tuple[str, int]], recipe: ViewRec
     """Yield ((path, view), (global D, patches P x D) float16) or ((path, view), reason), view by view."""
     info = CheckpointInfo(Path("<features>"), model.config, {})
     detector = Detector(model, info, device=device, workers=workers)
+    generator = torch.Generator().manual_seed(recipe.seed)  # the "random" patch ablation repeats too
     for batch in detector.decoded([path for path, _ in jobs], _Views(jobs, recipe)):
         good = [d for d in batch if d.error is None]
         if good:
             views = torch.stack([d.view for d in good]).to(detector.device).float().div_(255)
             with torch.inference_mode(), detector.autocast():
-                described = model.descriptors(views, [d.source for d in good], torch.tensor([d.size for d in good]))
+                described = model.descriptors(views, [d.source for d in good], torch.tensor([d.size for d in good]),
+                                              generator=generator)
             position = {d.index: i for i, d in enumerate(good)}
         for decoded in batch:
             if decoded.error is not None:
