@@ -120,11 +120,12 @@ class TrainConfig:
     pretrained: bool = True
     init: str | None = None  # start from an aidetect checkpoint instead
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    seed: int = 0
+    seed: int = 0  # initial weights, sample order (and fine-tuning's augmentation)
     device: str = "auto"
     workers: int = 2
     # frozen backbone (the default)
     views: int = 2  # augmented views cached per training image
+    view_seed: int = 0  # the views' draws: part of the cached data, so `seed` alone varies the heads
     cache: str | None = None  # descriptor cache folder (default: features.DEFAULT_CACHE)
     heads: HeadConfig = field(default_factory=HeadConfig)
     # fine-tuning end to end

@@ -320,7 +320,7 @@ def train_frozen(config: TrainConfig, on_progress: Callable[[str, int, int], Non
 
         return extract(model, samples, recipe, config.cache or DEFAULT_CACHE, config.device, config.workers, tick)
 
-    train = described(data.samples, ViewRecipe(config.views, config.augment, config.seed), "describe training images")
+    train = described(data.samples, ViewRecipe(config.views, config.augment, config.view_seed), "describe training images")
     select = described(data.select, ViewRecipe(), "describe held-out images")
     val = described(data.val, ViewRecipe(), "describe validation images") if data.val else None
     root_of = {str(data.samples[i][0]): r for r, group in enumerate(data.groups) for i in group}
