@@ -1,0 +1,427 @@
+"""`aidetect corpus build`: a training corpus rebuilt from pinned public repositories.
+
+The build reads every source of the manifest from a local copy at its pinned commit (or clones it,
+online), selects files by the manifest's entries, cuts grids and composites into their images,
+drops unreadable files, exact and near duplicates (within and across sources, and of any image
+under the --exclude-near roots), and writes the CNNDetection layout:
+
+    OUT/<split>/<source>/0_real/<file>                 real photos
+    OUT/<split>/<source>/1_fake/<generator>/<file>     generated images
+
+Splits are by source: whole generators and whole real sources named `val_out` in the manifest are
+held out (leave-generator-out validation); of the rest, a fixed share of each source, drawn by a hash
+of the file's path, is `val_in` (in-distribution validation, reported apart); the remainder is
+`train`. Files keep their bytes (the data card must see the real formats); cut cells are written as
+PNG. The same sources give byte-identical files and the same `OUT/corpus.json` (the data card),
+except its timing. The new corpus is built beside OUT and replaces it only when complete.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import io
+import json
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .atomic import atomic_open
+from .corpus_card import ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make_card
+from .corpus_manifest import CutRule, Entry, Manifest, Source
+from .corpus_sources import RepoFile, SourceCopy, SourceMissing, clone_source, list_files, locate_source, read_files
+from .dedup import NEAR_DISTANCE, NearIndex, phash, pixel_sha256
+from .images import ImageError, load_image
+from .inputs import iter_inputs
+
+CARD_NAME = "corpus.json"
+BATCH = 32  # files read and decoded ahead of the sequential deduplication
+_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif", "mpo": ".jpg"}
+
+Progress = Callable[[str, int, int], None]  # stage, done, total
+
+
+class CorpusError(Exception):
+    """A build that cannot start or finish; the message says why (missing sources, a bad OUT)."""
+
+
+@dataclass
+class CorpusReport:
+    out: Path
+    card: dict
+    records: list[ImageRecord]
+    skipped: list[Skipped]
+    missing: list[str]  # sources left out by --skip-missing, one message each
+    seconds: float
+
+    @property
+    def errors(self) -> list[Skipped]:
+        return [s for s in self.skipped if s.reason in ERROR_REASONS]
+
+
+# --- cutting grids and composites ---
+
+
+def _flat(line: np.ndarray, tolerance: int = 8, share: float = 0.95) -> bool:
+    """Nearly all pixels of a row or column within `tolerance` of its median colour."""
+    deviation = np.abs(line.astype(np.int16) - np.median(line, axis=0).astype(np.int16)).max(axis=1)
+    return bool(np.mean(deviation <= tolerance) >= share)
+
+
+def trim_borders(pixels: np.ndarray) -> np.ndarray:
+    """Strip uniform rows and columns from the edges (frame lines, letterboxing around a panel)."""
+    top, bottom, left, right = 0, pixels.shape[0], 0, pixels.shape[1]
+    changed = True
+    while changed and bottom - top > 1 and right - left > 1:
+        changed = False
+        for side in ("top", "bottom", "left", "right"):
+            if bottom - top <= 1 or right - left <= 1:
+                break
+            line = {"top": pixels[top, left:right], "bottom": pixels[bottom - 1, left:right],
+                    "left": pixels[top:bottom, left], "right": pixels[top:bottom, right - 1]}[side]
+            if _flat(line):
+                changed = True
+                top, bottom = top + (side == "top"), bottom - (side == "bottom")
+                left, right = left + (side == "left"), right - (side == "right")
+    return pixels[top:bottom, left:right]
+
+
+def cut_cells(pixels: np.ndarray, rule: CutRule, path: str) -> list[tuple[int, np.ndarray]]:
+    """The cells of a grid, row-major, as (cell number, pixels), without the skipped ones; trimmed if the
+    rule says so. Raises ValueError when the rule's box does not fit the image."""
+    height, width = pixels.shape[:2]
+    x0, y0, box_w, box_h = rule.boxes.get(path, (0, 0, width, height))
+    if x0 + box_w > width or y0 + box_h > height:
+        raise ValueError(f"cut box {[x0, y0, box_w, box_h]} does not fit the {width}x{height} image")
+    cell_w = (box_w - rule.gap * (rule.cols - 1)) / rule.cols
+    cell_h = (box_h - rule.gap * (rule.rows - 1)) / rule.rows
+    if cell_w < 1 or cell_h < 1:
+        raise ValueError(f"{rule.rows}x{rule.cols} cells with gap {rule.gap} do not fit a {box_w}x{box_h} box")
+    cells = []
+    for index in range(rule.rows * rule.cols):
+        if index in rule.skip:
+            continue
+        row, col = divmod(index, rule.cols)
+        left, top = x0 + col * (cell_w + rule.gap), y0 + row * (cell_h + rule.gap)
+        cell = pixels[round(top):round(top + cell_h), round(left):round(left + cell_w)]
+        cells.append((index, trim_borders(cell) if rule.trim else cell))
+    return cells
+
+
+# --- reading and analysing one file (runs in worker processes) ---
+
+
+@dataclass
+class _Image:
+    """One image a file gives: the whole file (cell None) or one cell of a grid."""
+
+    cell: int | None
+    width: int
+    height: int
+    sha256: str
+    phash: int
+    png: bytes | None  # a cell, encoded losslessly; None: the file's own bytes are kept
+
+
+@dataclass
+class _Analysis:
+    format: str = ""
+    jpeg_quality: int | None = None
+    images: list[_Image] = field(default_factory=list)
+    error: str | None = None
+    error_reason: str = "unreadable"
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _describe(pixels: np.ndarray, cell: int | None) -> _Image:
+    return _Image(cell, pixels.shape[1], pixels.shape[0], pixel_sha256(pixels), phash(pixels),
+                  _png(pixels) if cell is not None else None)
+
+
+def _analyse(data: bytes, suffix: str, cut: CutRule | None, path: str, scratch: str) -> _Analysis:
+    """Decode a file the way `scan` does (aidetect.images), read its format and JPEG tables, cut it."""
+    with tempfile.NamedTemporaryFile(dir=scratch, suffix=suffix) as handle:
+        handle.write(data)
+        handle.flush()
+        try:
+            pixels = load_image(handle.name)
+        except ImageError as exc:
+            return _Analysis(error=str(exc))
+    with Image.open(io.BytesIO(data)) as image:
+        analysis = _Analysis(format=(image.format or "unknown").lower())
+        if image.format in ("JPEG", "MPO"):
+            analysis.jpeg_quality = jpeg_quality(getattr(image, "quantization", None))
+    if cut is None:
+        analysis.images.append(_describe(pixels, None))
+        return analysis
+    try:
+        analysis.images = [_describe(np.ascontiguousarray(cell), index) for index, cell in cut_cells(pixels, cut, path)]
+    except ValueError as exc:
+        return _Analysis(error=str(exc), error_reason="bad_cut")
+    return analysis
+
+
+# --- planning: which files, which generator ---
+
+
+@dataclass(frozen=True)
+class _Planned:
+    file: RepoFile
+    entry: Entry
+    generator: str | None
+
+
+def _lookup_keys(copy: SourceCopy, files: dict[str, RepoFile], entry: Entry) -> dict[str, str]:
+    """The generator rule's JSON lookup file as {key: field value}."""
+    rule, source = entry.generator_from, copy.source
+    file = files.get(rule.lookup)
+    data = read_files(copy, [file])[0] if file else f"no such file in {source.repo}"
+    try:
+        if isinstance(data, str):
+            raise ValueError(data)
+        table = json.loads(data)
+        if not isinstance(table, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        raise CorpusError(f"source {source.id!r}: generator lookup file {rule.lookup}: {exc}") from None
+    normalise = (lambda k: re.sub(r"[^a-z0-9]", "_", k, flags=re.I).lower()) if rule.lookup_key == "lower-underscore" else str
+    return {normalise(key): value.get(rule.field) for key, value in table.items() if isinstance(value, dict)}
+
+
+def _plan(copy: SourceCopy) -> tuple[list[_Planned], list[Skipped]]:
+    """The files of a source the manifest selects, each with its entry and generator."""
+    source = copy.source
+    files = list_files(copy)
+    by_path = {f.path: f for f in files}
+    lookups: dict[int, dict[str, str]] = {}
+    planned, skipped = [], []
+    for file in files:
+        entry = source.entry_for(file.path)
+        if entry is None:
+            continue
+        generator = entry.generator
+        rule = entry.generator_from
+        if rule is not None:
+            match = rule.pattern.search(file.path)
+            key = match.group(1) if match else None
+            if key is not None and rule.lookup:
+                if id(entry) not in lookups:
+                    lookups[id(entry)] = _lookup_keys(copy, by_path, entry)
+                key = lookups[id(entry)].get(key)
+            generator = rule.names.get(key) if isinstance(key, str) else None
+            if generator is None:
+                skipped.append(Skipped(source.id, file.path, "unnamed_generator",
+                                       f"no generator named for key {key!r} by the manifest"))
+                continue
+        planned.append(_Planned(file, entry, generator))
+    return planned, skipped
+
+
+# --- the build ---
+
+
+def _in_val_in(source: Source, origin: str, percent: int) -> bool:
+    digest = hashlib.sha256(f"{source.id}/{origin}".encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % 100 < percent
+
+
+def output_name(path: str, cell: int | None, file_format: str) -> str:
+    """A short, deterministic, unique name: the file's stem made ASCII, a hash of its whole path, the cell."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", PurePosixPath(path).stem).strip("-")[:40] or "image"
+    digest = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    if cell is not None:
+        return f"{stem}-{digest}-c{cell:02d}.png"
+    return f"{stem}-{digest}{_EXTENSIONS.get(file_format, PurePosixPath(path).suffix.lower() or '.img')}"
+
+
+def _excluded_index(roots: Sequence[Path], progress: Progress) -> tuple[NearIndex[str], dict[str, int]]:
+    """Perceptual hashes of every readable image under the --exclude-near roots."""
+    index: NearIndex[str] = NearIndex()
+    counts = {}
+    for root in roots:
+        items = [item for item in iter_inputs([str(root)]) if not item.error]
+        before = len(index)
+        for done, item in enumerate(items, 1):
+            try:
+                index.add(phash(load_image(item.path)), item.path)
+            except ImageError:
+                pass  # not an image of the corpus: nothing to guard against
+            progress(f"indexing {root}", done, len(items))
+        counts[str(root)] = len(index) - before
+    return index, counts
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir()) and not (out / CARD_NAME).is_file()):
+        raise CorpusError(f"{out} exists and is not a corpus built by aidetect (no {CARD_NAME}): "
+                          f"choose an empty or new folder")
+
+
+def _locate_all(manifest: Manifest, sources_dirs: Sequence[Path], online: bool, skip_missing: bool,
+                progress: Progress) -> tuple[list[SourceCopy], list[str]]:
+    copies, missing = [], []
+    for done, source in enumerate(manifest.sources, 1):
+        progress("locating sources", done - 1, len(manifest.sources))
+        try:
+            copies.append(locate_source(source, sources_dirs))
+        except SourceMissing as exc:
+            if not online:
+                missing.append(str(exc))
+                continue
+            if not sources_dirs:
+                raise CorpusError("--online needs a --sources directory to clone into") from None
+            try:
+                copies.append(clone_source(source, sources_dirs[0]))
+            except SourceMissing as clone_error:
+                missing.append(str(clone_error))
+    if missing and not skip_missing:
+        raise CorpusError("\n".join(missing) + "\n(rebuild with --skip-missing to go on without "
+                          + ("it" if len(missing) == 1 else f"these {len(missing)}") + ")")
+    return copies, missing
+
+
+def _analysed(copy: SourceCopy, planned: list[_Planned], pool, scratch: str) -> Iterator[tuple[_Planned, bytes | None, _Analysis]]:
+    """Each planned file with its bytes and analysis, in order; decoding runs BATCH files ahead in the pool."""
+    for start in range(0, len(planned), BATCH):
+        items = planned[start:start + BATCH]
+        batch = list(zip(items, read_files(copy, [item.file for item in items])))
+        jobs = [(data, PurePosixPath(item.file.path).suffix, item.entry.cut_for(item.file.path), item.file.path, scratch)
+                for item, data in batch if not isinstance(data, str)]
+        results = iter(pool.map(_analyse, *zip(*jobs)) if pool and jobs else [_analyse(*job) for job in jobs])
+        for item, data in batch:
+            if isinstance(data, str):
+                yield item, None, _Analysis(error=data)
+            else:
+                yield item, data, next(results)
+
+
+def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str | Path] = (), online: bool = False,
+                 skip_missing: bool = False, exclude_near: Sequence[str | Path] = (), workers: int = 0,
+                 near_distance: int = NEAR_DISTANCE, progress: Progress | None = None) -> CorpusReport:
+    """Build the corpus into OUT (replacing a previous corpus there) and return its report and card.
+    Raises CorpusError before writing anything when a source has no copy (unless skip_missing)."""
+    started = time.monotonic()
+    progress = progress or (lambda stage, done, total: None)
+    out, dirs = Path(out), [Path(d) for d in sources_dirs]
+    _check_out(out)
+    copies, missing = _locate_all(manifest, dirs, online, skip_missing, progress)
+    plans = []
+    for copy in copies:
+        progress(f"listing {copy.source.id}", 0, 1)
+        plans.append((copy, *_plan(copy)))
+    excluded, excluded_counts = _excluded_index([Path(r) for r in exclude_near], progress)
+
+    partial = out.parent / f".{out.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    records: list[ImageRecord] = []
+    skipped: list[Skipped] = [s for _, _, early in plans for s in early]
+    exact: dict[str, str] = {}
+    near: NearIndex[str] = NearIndex()
+    total, done = sum(len(planned) for _, planned, _ in plans), 0
+    pool = concurrent.futures.ProcessPoolExecutor(workers) if workers > 0 else None
+    try:
+        with tempfile.TemporaryDirectory(dir=partial) as scratch:
+            for copy, planned, _ in plans:
+                source = copy.source
+                for item, data, analysis in _analysed(copy, planned, pool, scratch):
+                    done += 1
+                    progress(f"building {source.id}", done, total)
+                    if analysis.error:
+                        skipped.append(Skipped(source.id, item.file.path, analysis.error_reason, analysis.error))
+                        continue
+                    for image in analysis.images:
+                        origin = item.file.path if image.cell is None else f"{item.file.path}#{image.cell}"
+                        label = f"{source.id}:{origin}"
+                        drop = None
+                        if min(image.width, image.height) < manifest.min_side:
+                            drop = Skipped(source.id, origin, "too_small", f"{image.width}x{image.height} is under "
+                                           f"{manifest.min_side} pixels on a side")
+                        elif (match := excluded.nearest(image.phash)) and match.distance <= near_distance:
+                            drop = Skipped(source.id, origin, "near_excluded", "near an image under --exclude-near",
+                                           match.label, match.distance)
+                        elif image.sha256 in exact:
+                            drop = Skipped(source.id, origin, "duplicate", "the same pixels as an earlier image",
+                                           exact[image.sha256], 0)
+                        elif (match := near.nearest(image.phash)) and match.distance <= near_distance:
+                            drop = Skipped(source.id, origin, "near_duplicate", "near an earlier image",
+                                           match.label, match.distance)
+                        if drop:
+                            skipped.append(drop)
+                            continue
+                        exact[image.sha256] = label
+                        near.add(image.phash, label)
+                        records.append(_write(partial, manifest, source, item, origin, image, data, analysis))
+    finally:
+        if pool:
+            pool.shutdown()
+    header = _header(manifest, copies, missing, excluded_counts, near_distance)
+    card = make_card(records, skipped, header)
+    seconds = time.monotonic() - started
+    card["timing"] = {"seconds": round(seconds, 1)}
+    with atomic_open(partial / CARD_NAME, "w", encoding="utf-8") as handle:
+        json.dump(card, handle, indent=1, ensure_ascii=False)
+        handle.write("\n")
+    _replace(partial, out)
+    return CorpusReport(out, card, records, skipped, missing, seconds)
+
+
+def _write(root: Path, manifest: Manifest, source: Source, item: _Planned, origin: str, image: _Image,
+           data: bytes, analysis: _Analysis) -> ImageRecord:
+    generator = manifest.generators.get(item.generator) if item.generator else None
+    split = source.split if generator is None else generator.split
+    if split == "train" and _in_val_in(source, origin, manifest.val_in_percent):
+        split = "val_in"
+    file_format = "png" if image.cell is not None else analysis.format
+    folder = root / split / source.id / ("0_real" if generator is None else f"1_fake/{generator.id}")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / output_name(item.file.path, image.cell, file_format)
+    payload = image.png if image.png is not None else data
+    target.write_bytes(payload)
+    return ImageRecord(
+        path=target.relative_to(root).as_posix(), source=source.id, generator=generator.id if generator else None,
+        family=generator.family if generator else None, label="real" if generator is None else "fake", split=split,
+        origin=origin, licence=item.entry.licence or source.licence, format=file_format, width=image.width,
+        height=image.height, bytes=len(payload), jpeg_quality=analysis.jpeg_quality if image.cell is None else None,
+        sha256=image.sha256, phash=f"{image.phash:016x}")
+
+
+def _header(manifest: Manifest, copies: list[SourceCopy], missing: list[str], excluded: dict[str, int],
+            near_distance: int) -> dict:
+    from . import __version__
+
+    return {
+        "manifest": str(manifest.path),
+        "manifest_sha256": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
+        "aidetect": __version__,
+        "near_distance": near_distance,
+        "min_side": manifest.min_side,
+        "val_in_percent": manifest.val_in_percent,
+        "sources": [{"id": c.source.id, "repo": c.source.repo, "commit": c.source.commit, "kind": c.source.kind,
+                     "split": c.source.split if c.source.kind == "real" else "per generator",
+                     "licence": c.source.licence, "copy": c.kind, "location": str(c.path)} for c in copies],
+        "missing_sources": missing,
+        "exclude_near": excluded,
+    }
+
+
+def _replace(partial: Path, out: Path) -> None:
+    """Put the finished corpus at OUT, removing the previous one only now."""
+    old = out.parent / f".{out.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    partial.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
