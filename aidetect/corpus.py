@@ -37,7 +37,7 @@ from .atomic import atomic_open
 from .corpus_card import ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make_card
 from .corpus_manifest import CutRule, Entry, Manifest, Source
 from .corpus_sources import RepoFile, SourceCopy, SourceMissing, clone_source, list_files, locate_source, read_files
-from .dedup import NEAR_DISTANCE, NearIndex, phash, pixel_sha256
+from .dedup import NEAR_DIFFERENCE, NEAR_DISTANCE, Fingerprint, NearIndex, fingerprint, pixel_sha256
 from .images import ImageError, load_image
 from .inputs import iter_inputs
 
@@ -126,7 +126,7 @@ class _Image:
     width: int
     height: int
     sha256: str
-    phash: int
+    fingerprint: Fingerprint
     png: bytes | None  # a cell, encoded losslessly; None: the file's own bytes are kept
 
 
@@ -146,7 +146,7 @@ def _png(pixels: np.ndarray) -> bytes:
 
 
 def _describe(pixels: np.ndarray, cell: int | None) -> _Image:
-    return _Image(cell, pixels.shape[1], pixels.shape[0], pixel_sha256(pixels), phash(pixels),
+    return _Image(cell, pixels.shape[1], pixels.shape[0], pixel_sha256(pixels), fingerprint(pixels),
                   _png(pixels) if cell is not None else None)
 
 
@@ -246,21 +246,20 @@ def output_name(path: str, cell: int | None, file_format: str) -> str:
     return f"{stem}-{digest}{_EXTENSIONS.get(file_format, PurePosixPath(path).suffix.lower() or '.img')}"
 
 
-def _excluded_index(roots: Sequence[Path], progress: Progress) -> tuple[NearIndex[str], dict[str, int]]:
-    """Perceptual hashes of every readable image under the --exclude-near roots."""
-    index: NearIndex[str] = NearIndex()
+def _excluded_index(roots: Sequence[Path], index: NearIndex[str], progress: Progress) -> dict[str, int]:
+    """Add the fingerprints of every readable image under the --exclude-near roots to `index`."""
     counts = {}
     for root in roots:
         items = [item for item in iter_inputs([str(root)]) if not item.error]
         before = len(index)
         for done, item in enumerate(items, 1):
             try:
-                index.add(phash(load_image(item.path)), item.path)
+                index.add(fingerprint(load_image(item.path)), item.path)
             except ImageError:
                 pass  # not an image of the corpus: nothing to guard against
             progress(f"indexing {root}", done, len(items))
         counts[str(root)] = len(index) - before
-    return index, counts
+    return counts
 
 
 def _check_out(out: Path) -> None:
@@ -309,7 +308,8 @@ def _analysed(copy: SourceCopy, planned: list[_Planned], pool, scratch: str) -> 
 
 def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str | Path] = (), online: bool = False,
                  skip_missing: bool = False, exclude_near: Sequence[str | Path] = (), workers: int = 0,
-                 near_distance: int = NEAR_DISTANCE, progress: Progress | None = None) -> CorpusReport:
+                 near_distance: int = NEAR_DISTANCE, near_difference: float = NEAR_DIFFERENCE,
+                 progress: Progress | None = None) -> CorpusReport:
     """Build the corpus into OUT (replacing a previous corpus there) and return its report and card.
     Raises CorpusError before writing anything when a source has no copy (unless skip_missing)."""
     started = time.monotonic()
@@ -321,7 +321,8 @@ def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str
     for copy in copies:
         progress(f"listing {copy.source.id}", 0, 1)
         plans.append((copy, *_plan(copy)))
-    excluded, excluded_counts = _excluded_index([Path(r) for r in exclude_near], progress)
+    excluded: NearIndex[str] = NearIndex(near_distance, near_difference)
+    excluded_counts = _excluded_index([Path(r) for r in exclude_near], excluded, progress)
 
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -329,7 +330,7 @@ def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str
     records: list[ImageRecord] = []
     skipped: list[Skipped] = [s for _, _, early in plans for s in early]
     exact: dict[str, str] = {}
-    near: NearIndex[str] = NearIndex()
+    near: NearIndex[str] = NearIndex(near_distance, near_difference)
     total, done = sum(len(planned) for _, planned, _ in plans), 0
     pool = concurrent.futures.ProcessPoolExecutor(workers) if workers > 0 else None
     try:
@@ -349,25 +350,25 @@ def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str
                         if min(image.width, image.height) < manifest.min_side:
                             drop = Skipped(source.id, origin, "too_small", f"{image.width}x{image.height} is under "
                                            f"{manifest.min_side} pixels on a side")
-                        elif (match := excluded.nearest(image.phash)) and match.distance <= near_distance:
-                            drop = Skipped(source.id, origin, "near_excluded", "near an image under --exclude-near",
-                                           match.label, match.distance)
+                        elif match := excluded.find(image.fingerprint):
+                            drop = Skipped(source.id, origin, "near_excluded", f"near an image under --exclude-near "
+                                           f"(thumbnail difference {match.difference})", match.label, match.distance)
                         elif image.sha256 in exact:
                             drop = Skipped(source.id, origin, "duplicate", "the same pixels as an earlier image",
                                            exact[image.sha256], 0)
-                        elif (match := near.nearest(image.phash)) and match.distance <= near_distance:
-                            drop = Skipped(source.id, origin, "near_duplicate", "near an earlier image",
-                                           match.label, match.distance)
+                        elif match := near.find(image.fingerprint):
+                            drop = Skipped(source.id, origin, "near_duplicate", f"near an earlier image "
+                                           f"(thumbnail difference {match.difference})", match.label, match.distance)
                         if drop:
                             skipped.append(drop)
                             continue
                         exact[image.sha256] = label
-                        near.add(image.phash, label)
+                        near.add(image.fingerprint, label)
                         records.append(_write(partial, manifest, source, item, origin, image, data, analysis))
     finally:
         if pool:
             pool.shutdown()
-    header = _header(manifest, copies, missing, excluded_counts, near_distance)
+    header = _header(manifest, copies, missing, excluded_counts, near_distance, near_difference)
     card = make_card(records, skipped, header)
     seconds = time.monotonic() - started
     card["timing"] = {"seconds": round(seconds, 1)}
@@ -395,18 +396,18 @@ def _write(root: Path, manifest: Manifest, source: Source, item: _Planned, origi
         family=generator.family if generator else None, label="real" if generator is None else "fake", split=split,
         origin=origin, licence=item.entry.licence or source.licence, format=file_format, width=image.width,
         height=image.height, bytes=len(payload), jpeg_quality=analysis.jpeg_quality if image.cell is None else None,
-        sha256=image.sha256, phash=f"{image.phash:016x}")
+        sha256=image.sha256, phash=f"{image.fingerprint.phash:016x}")
 
 
 def _header(manifest: Manifest, copies: list[SourceCopy], missing: list[str], excluded: dict[str, int],
-            near_distance: int) -> dict:
+            near_distance: int, near_difference: float) -> dict:
     from . import __version__
 
     return {
         "manifest": str(manifest.path),
         "manifest_sha256": hashlib.sha256(manifest.path.read_bytes()).hexdigest(),
         "aidetect": __version__,
-        "near_distance": near_distance,
+        "near_duplicates": {"phash_distance": near_distance, "thumbnail_difference": near_difference},
         "min_side": manifest.min_side,
         "val_in_percent": manifest.val_in_percent,
         "sources": [{"id": c.source.id, "repo": c.source.repo, "commit": c.source.commit, "kind": c.source.kind,

@@ -1,25 +1,32 @@
-"""Exact and near duplicates of images: a pixel hash and a 64-bit perceptual hash (DCT pHash).
+"""Exact and near duplicates of images: a hash of the pixels, and a perceptual fingerprint.
 
-pHash: the luminance is shrunk to 32x32 (area averaging), its 2-D DCT taken, and each of the 8x8
-lowest frequencies compared with their median, one bit each. Pillow and numpy only: OpenCV's thread
-pool can hang in processes forked after the parent used it. Re-encoding, resizing and mild
-colour changes move few bits; different pictures differ by about 32 of 64. Mirrored or cropped
-copies are not caught.
+The fingerprint is the image shrunk to 32x32 RGB by area averaging. Its luminance gives the 64-bit
+DCT perceptual hash (pHash: the 2-D DCT's 8x8 lowest frequencies, one bit each, set when above their
+median); the thumbnail itself gives the colours. Two images are near duplicates when their pHashes
+differ in at most NEAR_DISTANCE bits AND their thumbnails differ by at most NEAR_DIFFERENCE (mean
+absolute difference, 0-255). pHash alone is too coarse for generated images: a generator run with a
+fixed seed draws the same layout for different prompts, and those pictures share a pHash within 4-6
+bits while looking nothing alike. Mirrored or cropped copies are not caught. Pillow and numpy only:
+OpenCV's thread pool can hang in processes forked after the parent used it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import numpy as np
 from PIL import Image
 
-# Hamming distances measured on the corpus (see README, "Training corpus"): re-encodings and resized
-# copies fall at 0-4; at 6-10 the merges were the same scene shot twice or a GAN's
-# low-truncation samples of one face; above that, different pictures that share a layout.
+# Chosen by looking at every pair the corpus build flagged (README, "Training corpus"): re-encoded,
+# resized or re-cropped copies differ by 0-4 bits and a thumbnail difference under 3; StyleGAN2
+# style mixes of one picture by up to 6 bits and 10; above 10, the pairs at 6 bits or less were
+# different pictures that share a layout (GLID-3's fixed seed across prompts: 16-49; colour
+# variants of one beetle: 12-16).
 NEAR_DISTANCE = 6
+NEAR_DIFFERENCE = 10.0
+THUMBNAIL = 32
 
 Label = TypeVar("Label")
 
@@ -29,7 +36,7 @@ def pixel_sha256(pixels: np.ndarray) -> str:
     return hashlib.sha256(f"{pixels.shape}".encode() + np.ascontiguousarray(pixels).tobytes()).hexdigest()
 
 
-def _dct_matrix(size: int = 32) -> np.ndarray:
+def _dct_matrix(size: int = THUMBNAIL) -> np.ndarray:
     """The orthonormal DCT-II basis: D @ X @ D.T is the 2-D DCT of X."""
     k, n = np.mgrid[0:size, 0:size]
     basis = np.cos(np.pi * (2 * n + 1) * k / (2 * size)) * np.sqrt(2 / size)
@@ -40,12 +47,24 @@ def _dct_matrix(size: int = 32) -> np.ndarray:
 _DCT = _dct_matrix()
 
 
-def phash(pixels: np.ndarray) -> int:
-    """The 64-bit DCT perceptual hash of an H x W x 3 uint8 RGB array."""
-    gray = Image.fromarray(np.ascontiguousarray(pixels)).convert("L").resize((32, 32), Image.Resampling.BOX)
-    low = (_DCT @ np.asarray(gray, dtype=np.float64) @ _DCT.T)[:8, :8].flatten()
+@dataclass(frozen=True)
+class Fingerprint:
+    phash: int  # 64 bits
+    thumbnail: np.ndarray = field(repr=False)  # THUMBNAIL x THUMBNAIL x 3 uint8
+
+
+def fingerprint(pixels: np.ndarray) -> Fingerprint:
+    """The perceptual fingerprint of an H x W x 3 uint8 RGB array."""
+    small = Image.fromarray(np.ascontiguousarray(pixels)).resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX)
+    thumbnail = np.asarray(small, dtype=np.uint8)
+    luma = thumbnail.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    low = (_DCT @ luma @ _DCT.T)[:8, :8].flatten()
     bits = low > np.median(low)
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+    return Fingerprint(int.from_bytes(np.packbits(bits).tobytes(), "big"), thumbnail)
+
+
+def phash(pixels: np.ndarray) -> int:
+    return fingerprint(pixels).phash
 
 
 def _popcount(values: np.ndarray) -> np.ndarray:
@@ -55,29 +74,37 @@ def _popcount(values: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Match(Generic[Label]):
     label: Label
-    distance: int
+    distance: int  # pHash bits
+    difference: float  # thumbnail mean absolute difference
 
 
 class NearIndex(Generic[Label]):
-    """Perceptual hashes with a label each; `nearest` finds the closest one already added (the first
-    added wins a tie, so the earliest copy is the one a duplicate is said to be of)."""
+    """Fingerprints with a label each. `find` returns the closest near duplicate already added (by
+    pHash distance, then the earliest added), so a duplicate is said to be of the first copy."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_distance: int = NEAR_DISTANCE, max_difference: float = NEAR_DIFFERENCE) -> None:
+        self.max_distance, self.max_difference = max_distance, max_difference
         self._hashes = np.zeros(1024, dtype=np.uint64)
+        self._thumbnails: list[np.ndarray] = []
         self._labels: list[Label] = []
 
     def __len__(self) -> int:
         return len(self._labels)
 
-    def add(self, value: int, label: Label) -> None:
+    def add(self, fp: Fingerprint, label: Label) -> None:
         if len(self._labels) == len(self._hashes):
             self._hashes = np.concatenate([self._hashes, np.zeros_like(self._hashes)])
-        self._hashes[len(self._labels)] = np.uint64(value)
+        self._hashes[len(self._labels)] = np.uint64(fp.phash)
+        self._thumbnails.append(fp.thumbnail)
         self._labels.append(label)
 
-    def nearest(self, value: int) -> Match[Label] | None:
+    def find(self, fp: Fingerprint) -> Match[Label] | None:
         if not self._labels:
             return None
-        distances = _popcount(self._hashes[:len(self._labels)] ^ np.uint64(value))
-        best = int(np.argmin(distances))
-        return Match(self._labels[best], int(distances[best]))
+        distances = _popcount(self._hashes[:len(self._labels)] ^ np.uint64(fp.phash))
+        close = np.nonzero(distances <= self.max_distance)[0]
+        for index in sorted(close.tolist(), key=lambda i: (distances[i], i)):
+            difference = float(np.abs(self._thumbnails[index].astype(np.int16) - fp.thumbnail).mean())
+            if difference <= self.max_difference:
+                return Match(self._labels[index], int(distances[index]), round(difference, 2))
+        return None

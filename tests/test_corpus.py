@@ -17,7 +17,7 @@ from aidetect.corpus_card import ImageRecord, format_size_auc, jpeg_quality
 from aidetect.corpus_manifest import (RESERVED_REPOSITORIES, CutRule, ManifestError, glob_regex, load_manifest,
                                       parse_manifest)
 from aidetect.corpus_sources import clone_source
-from aidetect.dedup import NEAR_DISTANCE, phash
+from aidetect.dedup import NearIndex, fingerprint
 
 from conftest import run_cli, truncated_jpeg
 
@@ -341,12 +341,17 @@ def test_generator_named_through_a_json_file_of_the_repository(tmp_path):
 # --- statistics ---
 
 
-def test_near_duplicates_are_close_and_different_pictures_far():
+def test_near_duplicates_are_a_resized_re_encoded_copy_not_another_picture_or_the_same_layout_recoloured():
     base = photo(160, 120, seed=1)
-    resized = np.asarray(Image.open(io.BytesIO(encode(np.asarray(Image.fromarray(base).resize((120, 90))), "JPEG", quality=70))))
-    distance = bin(phash(base) ^ phash(resized)).count("1")
-    other = bin(phash(base) ^ phash(photo(160, 120, seed=2))).count("1")
-    assert distance <= NEAR_DISTANCE < other
+    index = NearIndex()
+    index.add(fingerprint(base), "base")
+    resized = Image.fromarray(base).resize((120, 90))
+    copy = np.asarray(Image.open(io.BytesIO(encode(np.asarray(resized), "JPEG", quality=70))))
+    assert index.find(fingerprint(copy)).label == "base"
+    assert index.find(fingerprint(photo(160, 120, seed=2))) is None
+    recoloured = fingerprint(base[:, :, ::-1])  # the same layout, other colours: what a fixed seed gives
+    assert bin(recoloured.phash ^ fingerprint(base).phash).count("1") <= index.max_distance
+    assert index.find(recoloured) is None
 
 
 @pytest.mark.parametrize("quality", [30, 75, 95, 100])
