@@ -12,7 +12,7 @@ Splits are by source: whole generators and whole real sources named `val_out` in
 held out (leave-generator-out validation); of the rest, a fixed share of each source, drawn by a hash
 of the file's path, is `val_in` (in-distribution validation, reported apart); the remainder is
 `train`. Files keep their bytes (the data card must see the real formats); cut cells are written as
-PNG. The same sources give byte-identical files and the same `OUT/corpus.json` (the data card),
+PNG, and the card describes them by the file they were cut from (a StyleGAN2 cell is a JPEG's pixels). The same sources give byte-identical files and the same `OUT/corpus.json` (the data card),
 except its timing. The new corpus is built beside OUT and replaces it only when complete.
 """
 
@@ -34,16 +34,17 @@ import numpy as np
 from PIL import Image
 
 from .atomic import atomic_open
-from .corpus_card import ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make_card
+from .corpus_card import ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make_card, write_card_text
 from .corpus_manifest import CutRule, Entry, Manifest, Source
 from .corpus_sources import RepoFile, SourceCopy, SourceMissing, clone_source, list_files, locate_source, read_files
 from .dedup import NEAR_DIFFERENCE, NEAR_DISTANCE, Fingerprint, NearIndex, fingerprint, pixel_sha256
 from .images import ImageError, load_image
 from .inputs import iter_inputs
 
-CARD_NAME = "corpus.json"
+CARD_NAME, CARD_TEXT_NAME = "corpus.json", "corpus.txt"
 BATCH = 32  # files read and decoded ahead of the sequential deduplication
-_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif", "mpo": ".jpg"}
+_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}
+_FORMATS = {"MPO": "jpeg"}  # Pillow's name for a camera JPEG with a second picture; the first is a plain JPEG
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
@@ -132,8 +133,9 @@ class _Image:
 
 @dataclass
 class _Analysis:
-    format: str = ""
+    format: str = ""  # of the repository's file (an MPO is a camera's JPEG)
     jpeg_quality: int | None = None
+    bits_per_pixel: float = 0.0  # of the repository's file
     images: list[_Image] = field(default_factory=list)
     error: str | None = None
     error_reason: str = "unreadable"
@@ -160,8 +162,9 @@ def _analyse(data: bytes, suffix: str, cut: CutRule | None, path: str, scratch: 
         except ImageError as exc:
             return _Analysis(error=str(exc))
     with Image.open(io.BytesIO(data)) as image:
-        analysis = _Analysis(format=(image.format or "unknown").lower())
-        if image.format in ("JPEG", "MPO"):
+        analysis = _Analysis(format=_FORMATS.get(image.format, (image.format or "unknown").lower()),
+                             bits_per_pixel=round(8 * len(data) / (pixels.shape[0] * pixels.shape[1]), 4))
+        if analysis.format == "jpeg":
             analysis.jpeg_quality = jpeg_quality(getattr(image, "quantization", None))
     if cut is None:
         analysis.images.append(_describe(pixels, None))
@@ -375,6 +378,7 @@ def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str
     with atomic_open(partial / CARD_NAME, "w", encoding="utf-8") as handle:
         json.dump(card, handle, indent=1, ensure_ascii=False)
         handle.write("\n")
+    write_card_text(card, partial / CARD_TEXT_NAME)
     _replace(partial, out)
     return CorpusReport(out, card, records, skipped, missing, seconds)
 
@@ -394,8 +398,9 @@ def _write(root: Path, manifest: Manifest, source: Source, item: _Planned, origi
     return ImageRecord(
         path=target.relative_to(root).as_posix(), source=source.id, generator=generator.id if generator else None,
         family=generator.family if generator else None, label="real" if generator is None else "fake", split=split,
-        origin=origin, licence=item.entry.licence or source.licence, format=file_format, width=image.width,
-        height=image.height, bytes=len(payload), jpeg_quality=analysis.jpeg_quality if image.cell is None else None,
+        origin=origin, licence=item.entry.licence or source.licence, format=analysis.format, written_as=file_format,
+        width=image.width, height=image.height, bytes=len(payload), bits_per_pixel=analysis.bits_per_pixel,
+        jpeg_quality=analysis.jpeg_quality,
         sha256=image.sha256, phash=f"{image.fingerprint.phash:016x}")
 
 

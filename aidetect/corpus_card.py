@@ -34,11 +34,13 @@ class ImageRecord:
     split: str
     origin: str  # path in the repository, "#N" appended for the N-th cell of a grid
     licence: str
-    format: str  # lower-case Pillow format name of the file as written
+    format: str  # the repository file's format (jpeg, png, webp...): the compression the pixels went through
+    written_as: str  # the corpus file's format: the same, or png for a cell cut from a grid
     width: int
     height: int
-    bytes: int
-    jpeg_quality: int | None  # estimated from the luminance quantisation table
+    bytes: int  # of the corpus file
+    bits_per_pixel: float  # of the repository file: how hard it was compressed
+    jpeg_quality: int | None  # of the repository file, estimated from its luminance quantisation table
     sha256: str  # of the decoded pixels
     phash: str  # 64-bit perceptual hash, hex
 
@@ -84,7 +86,7 @@ def _spread(values: Sequence[float], digits: int = 0) -> dict | None:
 
 
 def describe(records: Sequence[ImageRecord]) -> dict:
-    """Counts, formats, JPEG qualities and sizes of a group of images."""
+    """Counts, formats (of the files the pixels came from), JPEG qualities and sizes of a group of images."""
     qualities = [r.jpeg_quality for r in records if r.jpeg_quality is not None]
     return {
         "count": len(records),
@@ -98,14 +100,15 @@ def describe(records: Sequence[ImageRecord]) -> dict:
 
 def bias_features(records: Sequence[ImageRecord]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Format and size statistics of each image (no pixels), its label (1 = fake), and the feature names:
-    format one-hot, JPEG quality (0 when not a JPEG), log2 width, log2 height, log2 aspect, bytes per pixel."""
+    format one-hot, JPEG quality (0 when not a JPEG), log2 width, log2 height, log2 aspect, bits per pixel
+    (of the file the pixels were decoded from)."""
     names = [f"format_{f}" for f in (*FORMAT_FEATURES, "other")] + [
-        "jpeg_quality", "log2_width", "log2_height", "log2_aspect", "bytes_per_pixel"]
+        "jpeg_quality", "log2_width", "log2_height", "log2_aspect", "bits_per_pixel"]
     rows = []
     for r in records:
         onehot = [float(r.format == f) for f in FORMAT_FEATURES]
         rows.append(onehot + [1.0 - sum(onehot), float(r.jpeg_quality or 0), np.log2(r.width), np.log2(r.height),
-                              np.log2(r.width / r.height), r.bytes / (r.width * r.height)])
+                              np.log2(r.width / r.height), r.bits_per_pixel])
     labels = np.array([r.label == "fake" for r in records], dtype=int)
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(names)), labels, names
 
@@ -125,7 +128,7 @@ def format_size_auc(records: Sequence[ImageRecord], folds: int = 5) -> dict:
     counts = {"real": int((labels == 0).sum()), "fake": int((labels == 1).sum())}
     if min(counts.values()) < folds:
         return {"images": counts, "note": f"fewer than {folds} images of a class: not measured"}
-    groups = {"format and size": slice(None), "format only": slice(0, 5), "size only": slice(5, None)}
+    groups = {"format and size": slice(None), "format only": slice(0, 5), "size and bits/pixel": slice(5, None)}
     folding = StratifiedKFold(folds, shuffle=True, random_state=0)
 
     def auc(model, columns: slice) -> float:
@@ -211,3 +214,25 @@ def card_tables(card: dict) -> Iterable[Table]:
     for source, counts in card["dropped"].items():
         dropped.add_row(source, ", ".join(f"{reason} {count}" for reason, count in counts.items()))
     yield dropped
+    bias = card["bias_check"]
+    check = Table(title=f"can format and size alone tell real from fake? ROC AUC, {bias.get('folds', '-')}-fold, "
+                        f"{bias['split']} split (0.5: no)")
+    for column in ("classifier", "features", "AUC"):
+        check.add_column(column)
+    for features, auc in bias.get("gradient_boosting_auc", {}).items():
+        check.add_row("gradient boosting", features, str(auc))
+    if "logistic_regression_auc" in bias:
+        check.add_row("logistic regression", "format and size", str(bias["logistic_regression_auc"]))
+    yield check
+
+
+def write_card_text(card: dict, path) -> None:
+    """The card's tables as plain text, beside corpus.json."""
+    from rich.console import Console
+
+    from .atomic import atomic_open
+
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        console = Console(file=handle, width=200, no_color=True)
+        for table in card_tables(card):
+            console.print(table)

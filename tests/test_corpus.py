@@ -236,7 +236,7 @@ def test_build_writes_the_layout_drops_duplicates_and_bad_files_and_goes_on(sour
     m2 = kept["single/m2-0.png"]
     assert m2["split"] == "val_out" and m2["path"].startswith("val_out/gen/1_fake/m2/")  # held-out generator
     cell = kept["grids/m1-grid.png#5"]
-    assert cell["path"].endswith("-c05.png") and "/1_fake/m1/" in cell["path"]
+    assert cell["path"].endswith("-c05.png") and "/1_fake/m1/" in cell["path"] and cell["written_as"] == "png"
     assert np.array_equal(np.asarray(Image.open(out / cell["path"])), GRID[36:72, 40:80])
     assert {s["split"] for s in card["images"]} <= {"train", "val_in", "val_out"}
     assert card["dropped"]["photos"] == {"duplicate": 1, "near_duplicate": 1, "unreadable": 3}
@@ -305,7 +305,7 @@ def test_the_same_sources_give_the_same_corpus_byte_for_byte(sources):
         return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
                 and p.name != "corpus.json"}
 
-    assert tree(first.out) == tree(second.out) and len(tree(first.out)) == len(first.records)
+    assert tree(first.out) == tree(second.out) and len(tree(first.out)) == len(first.records) + 1  # + corpus.txt
     cards = [json.loads((r.out / "corpus.json").read_text()) for r in (first, second)]
     for card in cards:
         card.pop("timing")
@@ -362,7 +362,7 @@ def test_jpeg_quality_is_read_back_from_the_quantisation_tables(quality):
 
 def record(label: str, fmt: str, width: int, index: int) -> ImageRecord:
     return ImageRecord(f"{index}", "s", None if label == "real" else "g", None, label, "train", f"{index}", "l", fmt,
-                       width, width, width * width // 3, 90 if fmt == "jpeg" else None, f"{index}", "0")
+                       fmt, width, width, width * width // 3, 2.7, 90 if fmt == "jpeg" else None, f"{index}", "0")
 
 
 def test_format_and_size_check_sees_a_format_bias_and_not_an_absent_one():
