@@ -12,8 +12,10 @@ Splits are by source: whole generators and whole real sources named `val_out` in
 held out (leave-generator-out validation); of the rest, a fixed share of each source, drawn by a hash
 of the file's path, is `val_in` (in-distribution validation, reported apart); the remainder is
 `train`. Files keep their bytes (the data card must see the real formats); cut cells are written as
-PNG, and the card describes them by the file they were cut from (a StyleGAN2 cell is a JPEG's pixels). The same sources give byte-identical files and the same `OUT/corpus.json` (the data card),
-except its timing. The new corpus is built beside OUT and replaces it only when complete.
+PNG, and the card describes them by the file they were cut from (a StyleGAN2 cell is a JPEG's
+pixels). The same sources give byte-identical files and the same data card (`OUT/corpus.json`, its
+tables in `OUT/corpus.txt`), except its timing. The new corpus is built beside OUT and replaces it
+only when complete.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .corpus_card import ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make
 from .corpus_manifest import CutRule, Entry, Manifest, Source
 from .corpus_sources import RepoFile, SourceCopy, SourceMissing, clone_source, list_files, locate_source, read_files
 from .dedup import NEAR_DIFFERENCE, NEAR_DISTANCE, Fingerprint, NearIndex, fingerprint, pixel_sha256
+from .grids import cut_cells
 from .images import ImageError, load_image
 from .inputs import iter_inputs
 
@@ -65,55 +68,6 @@ class CorpusReport:
     @property
     def errors(self) -> list[Skipped]:
         return [s for s in self.skipped if s.reason in ERROR_REASONS]
-
-
-# --- cutting grids and composites ---
-
-
-def _flat(line: np.ndarray, tolerance: int = 8, share: float = 0.95) -> bool:
-    """Nearly all pixels of a row or column within `tolerance` of its median colour."""
-    deviation = np.abs(line.astype(np.int16) - np.median(line, axis=0).astype(np.int16)).max(axis=1)
-    return bool(np.mean(deviation <= tolerance) >= share)
-
-
-def trim_borders(pixels: np.ndarray) -> np.ndarray:
-    """Strip uniform rows and columns from the edges (frame lines, letterboxing around a panel)."""
-    top, bottom, left, right = 0, pixels.shape[0], 0, pixels.shape[1]
-    changed = True
-    while changed and bottom - top > 1 and right - left > 1:
-        changed = False
-        for side in ("top", "bottom", "left", "right"):
-            if bottom - top <= 1 or right - left <= 1:
-                break
-            line = {"top": pixels[top, left:right], "bottom": pixels[bottom - 1, left:right],
-                    "left": pixels[top:bottom, left], "right": pixels[top:bottom, right - 1]}[side]
-            if _flat(line):
-                changed = True
-                top, bottom = top + (side == "top"), bottom - (side == "bottom")
-                left, right = left + (side == "left"), right - (side == "right")
-    return pixels[top:bottom, left:right]
-
-
-def cut_cells(pixels: np.ndarray, rule: CutRule, path: str) -> list[tuple[int, np.ndarray]]:
-    """The cells of a grid, row-major, as (cell number, pixels), without the skipped ones; trimmed if the
-    rule says so. Raises ValueError when the rule's box does not fit the image."""
-    height, width = pixels.shape[:2]
-    x0, y0, box_w, box_h = rule.boxes.get(path, (0, 0, width, height))
-    if x0 + box_w > width or y0 + box_h > height:
-        raise ValueError(f"cut box {[x0, y0, box_w, box_h]} does not fit the {width}x{height} image")
-    cell_w = (box_w - rule.gap * (rule.cols - 1)) / rule.cols
-    cell_h = (box_h - rule.gap * (rule.rows - 1)) / rule.rows
-    if cell_w < 1 or cell_h < 1:
-        raise ValueError(f"{rule.rows}x{rule.cols} cells with gap {rule.gap} do not fit a {box_w}x{box_h} box")
-    cells = []
-    for index in range(rule.rows * rule.cols):
-        if index in rule.skip:
-            continue
-        row, col = divmod(index, rule.cols)
-        left, top = x0 + col * (cell_w + rule.gap), y0 + row * (cell_h + rule.gap)
-        cell = pixels[round(top):round(top + cell_h), round(left):round(left + cell_w)]
-        cells.append((index, trim_borders(cell) if rule.trim else cell))
-    return cells
 
 
 # --- reading and analysing one file (runs in worker processes) ---
@@ -309,6 +263,35 @@ def _analysed(copy: SourceCopy, planned: list[_Planned], pool, scratch: str) -> 
                 yield item, data, next(results)
 
 
+class _Deduplicator:
+    """Admits the first copy of every picture: nothing too small, nothing near an image under the
+    --exclude-near roots, no second copy of the same pixels, nothing near an image already admitted."""
+
+    def __init__(self, min_side: int, excluded: NearIndex[str], near_distance: int, near_difference: float):
+        self.min_side, self.excluded = min_side, excluded
+        self.exact: dict[str, str] = {}
+        self.near: NearIndex[str] = NearIndex(near_distance, near_difference)
+
+    def admit(self, source: Source, origin: str, image: _Image) -> Skipped | None:
+        """None when `image` is admitted (and remembered), else why it is left out."""
+        if min(image.width, image.height) < self.min_side:
+            return Skipped(source.id, origin, "too_small", f"{image.width}x{image.height} is under "
+                           f"{self.min_side} pixels on a side")
+        if match := self.excluded.find(image.fingerprint):
+            return Skipped(source.id, origin, "near_excluded", f"near an image under --exclude-near "
+                           f"(thumbnail difference {match.difference})", match.label, match.distance)
+        if image.sha256 in self.exact:
+            return Skipped(source.id, origin, "duplicate", "the same pixels as an earlier image",
+                           self.exact[image.sha256], 0)
+        if match := self.near.find(image.fingerprint):
+            return Skipped(source.id, origin, "near_duplicate", f"near an earlier image "
+                           f"(thumbnail difference {match.difference})", match.label, match.distance)
+        label = f"{source.id}:{origin}"
+        self.exact[image.sha256] = label
+        self.near.add(image.fingerprint, label)
+        return None
+
+
 def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str | Path] = (), online: bool = False,
                  skip_missing: bool = False, exclude_near: Sequence[str | Path] = (), workers: int = 0,
                  near_distance: int = NEAR_DISTANCE, near_difference: float = NEAR_DIFFERENCE,
@@ -326,59 +309,44 @@ def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str
         plans.append((copy, *_plan(copy)))
     excluded: NearIndex[str] = NearIndex(near_distance, near_difference)
     excluded_counts = _excluded_index([Path(r) for r in exclude_near], excluded, progress)
+    dedup = _Deduplicator(manifest.min_side, excluded, near_distance, near_difference)
 
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     records: list[ImageRecord] = []
     skipped: list[Skipped] = [s for _, _, early in plans for s in early]
-    exact: dict[str, str] = {}
-    near: NearIndex[str] = NearIndex(near_distance, near_difference)
     total, done = sum(len(planned) for _, planned, _ in plans), 0
     pool = concurrent.futures.ProcessPoolExecutor(workers) if workers > 0 else None
     try:
         with tempfile.TemporaryDirectory(dir=partial) as scratch:
             for copy, planned, _ in plans:
-                source = copy.source
                 for item, data, analysis in _analysed(copy, planned, pool, scratch):
                     done += 1
-                    progress(f"building {source.id}", done, total)
+                    progress(f"building {copy.source.id}", done, total)
                     if analysis.error:
-                        skipped.append(Skipped(source.id, item.file.path, analysis.error_reason, analysis.error))
-                        continue
+                        skipped.append(Skipped(copy.source.id, item.file.path, analysis.error_reason, analysis.error))
                     for image in analysis.images:
                         origin = item.file.path if image.cell is None else f"{item.file.path}#{image.cell}"
-                        label = f"{source.id}:{origin}"
-                        drop = None
-                        if min(image.width, image.height) < manifest.min_side:
-                            drop = Skipped(source.id, origin, "too_small", f"{image.width}x{image.height} is under "
-                                           f"{manifest.min_side} pixels on a side")
-                        elif match := excluded.find(image.fingerprint):
-                            drop = Skipped(source.id, origin, "near_excluded", f"near an image under --exclude-near "
-                                           f"(thumbnail difference {match.difference})", match.label, match.distance)
-                        elif image.sha256 in exact:
-                            drop = Skipped(source.id, origin, "duplicate", "the same pixels as an earlier image",
-                                           exact[image.sha256], 0)
-                        elif match := near.find(image.fingerprint):
-                            drop = Skipped(source.id, origin, "near_duplicate", f"near an earlier image "
-                                           f"(thumbnail difference {match.difference})", match.label, match.distance)
+                        drop = dedup.admit(copy.source, origin, image)
                         if drop:
                             skipped.append(drop)
-                            continue
-                        exact[image.sha256] = label
-                        near.add(image.fingerprint, label)
-                        records.append(_write(partial, manifest, source, item, origin, image, data, analysis))
+                        else:
+                            records.append(_write(partial, manifest, copy.source, item, origin, image, data, analysis))
+        card = make_card(records, skipped, _header(manifest, copies, missing, excluded_counts, near_distance,
+                                                   near_difference))
+        seconds = time.monotonic() - started
+        card["timing"] = {"seconds": round(seconds, 1)}
+        with atomic_open(partial / CARD_NAME, "w", encoding="utf-8") as handle:
+            json.dump(card, handle, indent=1, ensure_ascii=False)
+            handle.write("\n")
+        write_card_text(card, partial / CARD_TEXT_NAME)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # a half-built corpus must not stay beside OUT
+        raise
     finally:
         if pool:
             pool.shutdown()
-    header = _header(manifest, copies, missing, excluded_counts, near_distance, near_difference)
-    card = make_card(records, skipped, header)
-    seconds = time.monotonic() - started
-    card["timing"] = {"seconds": round(seconds, 1)}
-    with atomic_open(partial / CARD_NAME, "w", encoding="utf-8") as handle:
-        json.dump(card, handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
-    write_card_text(card, partial / CARD_TEXT_NAME)
     _replace(partial, out)
     return CorpusReport(out, card, records, skipped, missing, seconds)
 

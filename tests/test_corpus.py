@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aidetect.corpus import CorpusError, build_corpus, cut_cells
+from aidetect.corpus import CorpusError, build_corpus
+from aidetect.grids import cut_cells
 from aidetect.corpus_card import ImageRecord, format_size_auc, jpeg_quality
 from aidetect.corpus_manifest import (RESERVED_REPOSITORIES, CutRule, ManifestError, glob_regex, load_manifest,
                                       parse_manifest)
 from aidetect.corpus_sources import clone_source
 from aidetect.dedup import NearIndex, fingerprint
 
-from conftest import run_cli, truncated_jpeg
+from conftest import run_cli
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
            "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z"}
