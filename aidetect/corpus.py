@@ -207,6 +207,8 @@ def _excluded_index(roots: Sequence[Path], index: NearIndex[str], progress: Prog
     """Add the fingerprints of every readable image under the --exclude-near roots to `index`."""
     counts = {}
     for root in roots:
+        if not root.exists():
+            raise CorpusError(f"--exclude-near {root}: no such file or folder")
         items = [item for item in iter_inputs([str(root)]) if not item.error]
         before = len(index)
         for done, item in enumerate(items, 1):
@@ -306,7 +308,10 @@ def build_corpus(manifest: Manifest, out: str | Path, sources_dirs: Sequence[str
     plans = []
     for copy in copies:
         progress(f"listing {copy.source.id}", 0, 1)
-        plans.append((copy, *_plan(copy)))
+        try:
+            plans.append((copy, *_plan(copy)))
+        except SourceMissing as exc:  # a copy whose commit cannot be listed after all
+            raise CorpusError(str(exc)) from None
     excluded: NearIndex[str] = NearIndex(near_distance, near_difference)
     excluded_counts = _excluded_index([Path(r) for r in exclude_near], excluded, progress)
     dedup = _Deduplicator(manifest.min_side, excluded, near_distance, near_difference)

@@ -243,7 +243,7 @@ def _cut(data: Any, where: str, origin: Path) -> CutRule:
                 and box[2] and box[3]):
             table.fail(f"box of {path!r} must be [x, y, width, height] in pixels")
     return CutRule(rows, cols, gap, tuple(skip), trim, {path: tuple(box) for path, box in boxes.items()},
-                   files, tuple(glob_regex(p) for p in files))
+                   files, _globs(table, files))
 
 
 def _generator_rule(data: Any, where: str, origin: Path, generators: Mapping[str, Generator]) -> GeneratorRule:
@@ -261,7 +261,7 @@ def _generator_rule(data: Any, where: str, origin: Path, generators: Mapping[str
     if (lookup is None) != (field_name is None):
         table.fail("'lookup' and 'field' go together")
     for key, gid in names.items():
-        if gid not in generators:
+        if not isinstance(gid, str) or gid not in generators:
             table.fail(f"names[{key!r}] is {gid!r}, which is not in [generators]")
     return rule
 
@@ -282,11 +282,19 @@ def _entry(data: Any, where: str, origin: Path, kind: str, generators: Mapping[s
         table.fail("a real source's entry names no generator")
     if generator is not None and generator not in generators:
         table.fail(f"generator {generator!r} is not in [generators]")
-    for pattern in include + exclude:
+    return Entry(include, exclude, generator, rule, cuts, licence, _globs(table, include), _globs(table, exclude))
+
+
+def _globs(table: _Table, patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for pattern in patterns:
         if pattern.startswith("/") or ".." in PurePosixPath(pattern).parts:
             table.fail(f"pattern {pattern!r} must be relative to the repository root")
-    return Entry(include, exclude, generator, rule, cuts, licence,
-                 tuple(glob_regex(p) for p in include), tuple(glob_regex(p) for p in exclude))
+        try:
+            compiled.append(glob_regex(pattern))
+        except re.error as exc:
+            table.fail(f"pattern {pattern!r} is not a valid glob: {exc}")
+    return tuple(compiled)
 
 
 def _source(data: Any, index: int, origin: Path, generators: Mapping[str, Generator]) -> Source:

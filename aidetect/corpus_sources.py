@@ -17,6 +17,9 @@ from typing import Sequence
 from .corpus_manifest import Source
 
 GIT_TIMEOUT_S = 3600  # a clone of the largest source takes minutes; never hang for ever
+# No password prompt, and no fetching of the objects a partial snapshot lacks: a build reads what
+# the copy holds, and says which files were absent.
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_NO_LAZY_FETCH": "1"}
 
 
 class SourceMissing(Exception):
@@ -43,7 +46,7 @@ class SourceCopy:
 
 def _git(git_dir: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["git", "--git-dir", str(git_dir), *args], input=stdin, capture_output=True,
-                          timeout=GIT_TIMEOUT_S, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+                          timeout=GIT_TIMEOUT_S, env={**os.environ, **_GIT_ENV})
 
 
 def _git_dir(path: Path) -> Path | None:
@@ -102,10 +105,10 @@ def clone_source(source: Source, sources_dir: Path, url: str | None = None) -> S
         if not _git_dir(target):
             target.parent.mkdir(parents=True, exist_ok=True)
             done = subprocess.run(["git", "clone", "--bare", "--quiet", url, str(target)], capture_output=True,
-                                  timeout=GIT_TIMEOUT_S, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+                                  timeout=GIT_TIMEOUT_S, env={**os.environ, **_GIT_ENV})
             if done.returncode:
-                raise SourceMissing(f"source {source.id!r}: git clone {url} failed: "
-                                    f"{done.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
+                reason = (done.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+                raise SourceMissing(f"source {source.id!r}: git clone {url} failed: {reason}")
         if not has_commit(target, source.commit):
             _git(target, "fetch", "--quiet", "origin", source.commit)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -158,6 +158,7 @@ GOOD = real_source("x", "o/r", "a" * 40)
     ("[generators]\nm = { name = 'M', family = 'gan' }\n" + GOOD, "defined but no source names them"),
     ("[generators]\nm = { name = 'M', family = 'vae' }\n" + GOOD, "'family' is 'vae'"),
     ("[generators]\n[[sources]]\nid = 'x'\n", "'repo' is missing"),
+    ("[generators]\n" + GOOD.replace('include = "**/*"', 'include = "img/[z-a].png"'), "not a valid glob"),
     ("this is = not toml [", "not valid TOML"),
 ])
 def test_bad_manifests_fail_with_the_place_and_the_reason(tmp_path, text, message):
@@ -252,6 +253,8 @@ def test_exclude_near_drops_images_close_to_a_protected_folder(sources):
     dropped = [s for s in report.skipped if s.reason == "near_excluded"]
     assert [s.origin for s in dropped] == ["img/d_other.png"] and dropped[0].duplicate_of == str(protected / "x.jpg")
     assert report.card["exclude_near"] == {str(protected): 1}
+    with pytest.raises(CorpusError, match="--exclude-near .*: no such file or folder"):
+        build(sources, sources["tmp"] / "corpus", exclude_near=[sources["tmp"] / "typo"])
 
 
 def test_a_missing_source_is_named_before_anything_is_written(sources):
