@@ -624,7 +624,7 @@ def corpus_list(
 def corpus_build(
     out_dir: Path = typer.Argument(..., help="The corpus folder, beside the project (never inside it): OUT/<split>/<source>/{0_real,1_fake}/..., OUT/corpus.json."),
     manifest: ManifestPath = None,
-    sources: Optional[List[Path]] = typer.Option(None, "--sources", "-s", help="A folder of local copies of the sources: DIR/owner+name[/repo], DIR/owner/name or DIR/name (repeatable)."),
+    sources: Optional[List[Path]] = typer.Option(None, "--sources", "-s", help="A folder of local copies of the sources: DIR/owner+name/repo, DIR/owner+name, DIR/owner/name or DIR/name (repeatable)."),
     online: bool = typer.Option(False, "--online", help="Clone the sources without a local copy from GitHub into the first --sources folder."),
     skip_missing: bool = typer.Option(False, "--skip-missing", help="Build without the sources that have no copy (the card lists them)."),
     exclude_near: Optional[List[Path]] = typer.Option(None, "--exclude-near", help="Leave out images near any image under this folder, e.g. the test sets (repeatable)."),

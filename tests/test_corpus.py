@@ -125,6 +125,12 @@ def test_shipped_manifest_lists_the_sources_the_issue_asks_for_and_no_reserved_r
     assert any(s.split == "val_out" for s in real) and any(s.split == "train" for s in real)
 
 
+@pytest.mark.parametrize("command", ["build", "list"])
+def test_corpus_help(command):
+    result = run_cli("corpus", command, "--help")
+    assert result.exit_code == 0 and "--manifest" in result.stdout
+
+
 def test_corpus_list_json_names_sources_and_generators():
     result = run_cli("corpus", "list", "--json")
     assert result.exit_code == 0, result.stderr
