@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections import Counter
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
@@ -667,6 +668,103 @@ def bench(
         return
     for table in bench_tables(report):
         out.print(table)
+
+
+# --- training corpus (logic in corpus.py, corpus_manifest.py, corpus_sources.py, corpus_card.py) ---
+
+corpus_app = typer.Typer(no_args_is_help=True, help="The training corpus: public repositories pinned by commit, rebuilt by one command.")
+app.add_typer(corpus_app, name="corpus")
+ManifestPath = Annotated[Optional[Path], typer.Option("--manifest", "-m", help="Corpus manifest (default: sources.toml, shipped with aidetect).")]
+
+
+def _load_manifest(path: Optional[Path]):
+    from .corpus_manifest import DEFAULT_MANIFEST, ManifestError, load_manifest
+
+    try:
+        return load_manifest(path or DEFAULT_MANIFEST)
+    except ManifestError as exc:
+        fail(str(exc))
+
+
+@corpus_app.command("list")
+def corpus_list(
+    manifest: ManifestPath = None,
+    as_json: bool = typer.Option(False, "--json", help="One JSON document: sources and generators."),
+) -> None:
+    """List the manifest's sources: kind, generators and their families and splits, repository, commit, licence."""
+    import json
+
+    from .corpus_manifest import manifest_summary
+
+    summary = manifest_summary(_load_manifest(manifest))
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"{len(summary['sources'])} sources, {len(summary['generators'])} generators ({summary['manifest']})")
+    for column in ("id", "kind", "generators", "families", "split", "repository", "commit", "licence"):
+        table.add_column(column, overflow="fold")
+    generators = {g["id"]: g for g in summary["generators"]}
+    for source in summary["sources"]:
+        names = source["generators"]
+        shown = ", ".join(names[:3]) + (f" +{len(names) - 3} more" if len(names) > 3 else "") if names else "-"
+        families = sorted({generators[g]["family"] for g in names}) or ["-"]
+        splits = Counter(generators[g]["split"] for g in names) if names else Counter({source["split"]: 1})
+        split = source["split"] if not names else ", ".join(f"{k} {v}" for k, v in sorted(splits.items()))
+        table.add_row(source["id"], source["kind"], shown, ", ".join(families), split, source["repo"], source["commit"][:12],
+                      source["licence"])
+    out.print(table)
+
+
+@corpus_app.command("build")
+def corpus_build(
+    out_dir: Path = typer.Argument(..., help="The corpus folder, beside the project (never inside it): OUT/<split>/<source>/{0_real,1_fake}/..., OUT/corpus.json."),
+    manifest: ManifestPath = None,
+    sources: Optional[List[Path]] = typer.Option(None, "--sources", "-s", help="A folder of local copies of the sources: DIR/owner+name/repo, DIR/owner+name, DIR/owner/name or DIR/name (repeatable)."),
+    online: bool = typer.Option(False, "--online", help="Clone the sources without a local copy from GitHub into the first --sources folder."),
+    skip_missing: bool = typer.Option(False, "--skip-missing", help="Build without the sources that have no copy (the card lists them)."),
+    exclude_near: Optional[List[Path]] = typer.Option(None, "--exclude-near", help="Leave out images near any image under this folder, e.g. the test sets (repeatable)."),
+    workers: int = typer.Option(2, "--workers", "-j", min=0, help="Decoding processes (0: decode in this process)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the data card as JSON instead of tables."),
+    progress: ShowProgress = True,
+) -> None:
+    """Build the training corpus from local copies of the manifest's sources (or clones, with --online):
+    grids cut, duplicates and unreadable files left out, splits by source, and a data card."""
+    import json
+
+    from .corpus import CorpusError, build_corpus
+    from .corpus_card import card_tables
+
+    loaded = _load_manifest(manifest)
+    if online and not sources:
+        fail("--online clones into the first --sources folder: give one")
+    with _eval_progress(progress) as bar:
+        task = bar.add_task("corpus", total=None)
+        try:
+            report = build_corpus(loaded, out_dir, sources or [], online=online, skip_missing=skip_missing,
+                                  exclude_near=exclude_near or [], workers=workers,
+                                  progress=lambda stage, done, total: bar.update(task, description=stage, completed=done, total=total))
+        except CorpusError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write the corpus: {exc.filename or out_dir}: {exc.strerror or exc}")
+    for message in report.missing:
+        err.print(f"missing, left out: {message}", highlight=False, markup=False)
+    for skip in report.errors:
+        err.print(f"unreadable, left out: {skip.source}:{skip.origin}: {skip.detail}", highlight=False, markup=False)
+    if as_json:
+        sys.stdout.write(json.dumps(report.card, indent=1, ensure_ascii=False) + "\n")
+    else:
+        for table in card_tables(report.card):
+            out.print(table)
+    reasons = Counter(skip.reason for skip in report.skipped)
+    real = sum(1 for r in report.records if r.label == "real")
+    bias = report.card["bias_check"].get("gradient_boosting_auc", {}).get("format and size")
+    err.print(f"{len(report.records)} images ({real} real, {len(report.records) - real} generated by "
+              f"{len({r.generator for r in report.records if r.generator})} generators) in {out_dir}; left out: "
+              + ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(reasons.items()))
+              + (f"; format and size alone tell the classes apart with ROC AUC {bias}" if bias is not None else "")
+              + f"; {report.seconds:.0f} s", highlight=False, markup=False)
+    raise typer.Exit(EXIT_SOME_FAILED if report.errors else EXIT_OK)
 
 
 def main() -> None:
