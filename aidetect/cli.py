@@ -767,5 +767,48 @@ def corpus_build(
     raise typer.Exit(EXIT_SOME_FAILED if report.errors else EXIT_OK)
 
 
+@corpus_app.command("bias")
+def corpus_bias(
+    corpus: Path = typer.Argument(..., help="A corpus built by `aidetect corpus build` (it holds corpus.json)."),
+    split: str = typer.Option("train", "--split", help="train, val_in or val_out."),
+    aligned: bool = typer.Option(False, "--aligned", help="Check the views `aidetect train` sees (its default alignment), not the files."),
+    sample: int = typer.Option(2000, "--sample", min=0, help="With --aligned: this many images drawn at random (0: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the check as JSON."),
+    progress: ShowProgress = True,
+) -> None:
+    """How well format and size alone tell real from generated (cross-validated ROC AUC of classifiers on those
+    statistics alone; 0.5: not at all), on the corpus files or, with --aligned, on the training views."""
+    import json
+
+    from .corpus_card import format_size_auc, read_records
+
+    try:
+        records = read_records(corpus, split)
+    except ValueError as exc:
+        fail(str(exc))
+    if not records:
+        fail(f"{corpus}: no images in split {split!r}")
+    if aligned:
+        from .alignment import aligned_records
+
+        with _eval_progress(progress) as bar:
+            task = bar.add_task("aligned views", total=min(sample or len(records), len(records)))
+            records = aligned_records(corpus, records, AugmentConfig(), sample or None,
+                                      progress=lambda n: bar.advance(task, n))
+    check = {"split": split, "what": "aligned training views" if aligned else "files", **format_size_auc(records)}
+    if as_json:
+        sys.stdout.write(json.dumps(check, indent=2) + "\n")
+        return
+    table = Table(title=f"{check['what']} of {split}: ROC AUC from format and size alone ({check['images']})")
+    table.add_column("classifier")
+    table.add_column("features")
+    table.add_column("AUC", justify="right")
+    for features, auc in check.get("gradient_boosting_auc", {}).items():
+        table.add_row("gradient boosting", features, f"{auc:.3f}")
+    if "logistic_regression_auc" in check:
+        table.add_row("logistic regression", "format and size", f"{check['logistic_regression_auc']:.3f}")
+    out.print(table)
+
+
 def main() -> None:
     app()

@@ -36,7 +36,8 @@ import numpy as np
 from PIL import Image
 
 from .atomic import atomic_open
-from .corpus_card import ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make_card, write_card_text
+from .corpus_card import (CARD_NAME, CARD_TEXT_NAME, ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make_card,
+                          write_card_text)
 from .corpus_manifest import CutRule, Entry, Manifest, Source
 from .corpus_sources import RepoFile, SourceCopy, SourceMissing, clone_source, list_files, locate_source, read_files
 from .dedup import NEAR_DIFFERENCE, NEAR_DISTANCE, Fingerprint, NearIndex, fingerprint, pixel_sha256
@@ -44,7 +45,6 @@ from .grids import cut_cells
 from .images import ImageError, load_image
 from .inputs import iter_inputs
 
-CARD_NAME, CARD_TEXT_NAME = "corpus.json", "corpus.txt"
 BATCH = 32  # files read and decoded ahead of the sequential deduplication
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}
 _FORMATS = {"MPO": "jpeg"}  # Pillow's name for a camera JPEG with a second picture; the first is a plain JPEG

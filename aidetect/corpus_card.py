@@ -7,8 +7,12 @@ format/size check re-run on any other set of records (aligned training samples, 
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -19,6 +23,7 @@ IJG_LUMINANCE = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
                  14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
                  49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
 SPLIT_ORDER = ("train", "val_in", "val_out")
+CARD_NAME, CARD_TEXT_NAME = "corpus.json", "corpus.txt"  # the card, and its tables as text, in the corpus folder
 FORMAT_FEATURES = ("jpeg", "png", "webp")  # one-hot; anything else is "other"
 
 
@@ -139,6 +144,18 @@ def format_size_auc(records: Sequence[ImageRecord], folds: int = 5) -> dict:
     linear = auc(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), slice(None))
     return {"images": counts, "features": names, "folds": folds,
             "gradient_boosting_auc": boosting, "logistic_regression_auc": linear}
+
+
+def read_records(corpus: str | os.PathLike, split: str | None = None) -> list[ImageRecord]:
+    """The image records of a built corpus (OUT/corpus.json), of one split or all."""
+    path = Path(corpus) / CARD_NAME
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the corpus's data card ({exc}); build the corpus first") from None
+    names = {f.name for f in dataclasses.fields(ImageRecord)}
+    return [ImageRecord(**{k: v for k, v in image.items() if k in names}) for image in card.get("images", [])
+            if split is None or image.get("split") == split]
 
 
 def _key(record: ImageRecord) -> tuple:

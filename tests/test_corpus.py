@@ -20,7 +20,7 @@ from aidetect.corpus_manifest import (RESERVED_REPOSITORIES, CutRule, ManifestEr
 from aidetect.corpus_sources import clone_source
 from aidetect.dedup import NearIndex, fingerprint
 
-from conftest import run_cli
+from helpers import run_cli
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
            "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z"}
@@ -382,3 +382,34 @@ def test_format_and_size_check_sees_a_format_bias_and_not_an_absent_one():
     fair = [record(("real", "fake")[i % 2], str(rng.choice(["jpeg", "png", "webp"])), int(rng.integers(300, 900)), i)
             for i in range(160)]
     assert abs(format_size_auc(fair)["gradient_boosting_auc"]["format and size"] - 0.5) < 0.15
+
+
+def test_bias_check_on_files_and_on_aligned_views(tmp_path):
+    """Reals are JPEG photos of varied sizes, fakes PNG squares: the files give themselves away by format;
+    the aligned training views (both classes re-encoded alike half the time) much less so."""
+    import dataclasses
+    import json
+
+    from aidetect.corpus_card import CARD_NAME, ImageRecord
+
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(24):
+        fake = i % 2 == 1
+        width, height = (256, 256) if fake else (int(rng.integers(300, 420)), int(rng.integers(240, 300)))
+        rel = f"train/src/{'1_fake/g' if fake else '0_real'}/{i}.{'png' if fake else 'jpg'}"
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(tmp_path / rel, quality=90)
+        record = ImageRecord(rel, "src", "g" if fake else None, "gan" if fake else None, "fake" if fake else "real",
+                             "train", rel, "MIT", "png" if fake else "jpeg", "png" if fake else "jpeg", width, height,
+                             (tmp_path / rel).stat().st_size, 8.0, None if fake else 90, "0" * 64, "0" * 16)
+        images.append(dataclasses.asdict(record))
+    (tmp_path / CARD_NAME).write_text(json.dumps({"images": images}))
+    files = run_cli("corpus", "bias", tmp_path, "--json")
+    aligned = run_cli("corpus", "bias", tmp_path, "--aligned", "--sample", "0", "--json", "--no-progress")
+    assert files.exit_code == 0 and aligned.exit_code == 0, files.output + aligned.output
+    files, aligned = json.loads(files.stdout), json.loads(aligned.stdout)
+    assert files["what"] == "files" and aligned["what"] == "aligned training views"
+    assert files["gradient_boosting_auc"]["format only"] == 1.0
+    assert aligned["gradient_boosting_auc"]["format only"] < 0.9
+    assert run_cli("corpus", "bias", tmp_path / "nothing").exit_code == 2
