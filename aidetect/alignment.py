@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import zlib
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,13 +23,13 @@ from PIL import Image
 from .augment import augmented
 from .config import AugmentConfig
 from .corpus_card import ImageRecord
+from .features import view_rng
 from .images import ImageError, load_image
 
 
 def view_record(record: ImageRecord, path: str, config: AugmentConfig, seed: int = 0) -> ImageRecord:
     """The record of view 0 of the image at `path` (drawn as features.extract draws it)."""
-    rng = np.random.default_rng([seed, 0, zlib.crc32(os.fsencode(path))])
-    view = augmented(load_image(path), rng, config)
+    view = augmented(load_image(path), view_rng(seed, 0, path), config)
     height, width = view.pixels.shape[:2]
     if view.jpeg_quality is None:
         return dataclasses.replace(record, width=width, height=height)

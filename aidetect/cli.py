@@ -240,6 +240,20 @@ def info(
 
 
 
+def _crop_text(crop: tuple[int, int] | None) -> str:
+    return "whole" if crop is None else f"{crop[0]},{crop[1]}"
+
+
+def _crop_range(text: str) -> tuple[int, int] | None:
+    """--crop: 'whole', or MIN,MAX with 1 <= MIN <= MAX."""
+    if text == "whole":
+        return None
+    sides = _int_list(text)
+    if len(sides) != 2 or sides[0] > sides[1]:
+        fail(f"--crop takes MIN,MAX (MIN <= MAX) or 'whole', got {text!r}")
+    return sides[0], sides[1]
+
+
 def _parse_root(spec: str) -> tuple[str, float]:
     """ROOT or ROOT:WEIGHT (the weight sets how often the root's images are drawn)."""
     root, sep, weight = spec.rpartition(":")
@@ -275,6 +289,7 @@ def train(
     jpeg_prob: float = typer.Option(AUGMENT.jpeg_prob, "--jpeg-prob", min=0.0, max=1.0),
     reencode_prob: float = typer.Option(AUGMENT.reencode_prob, "--reencode-prob", min=0.0, max=1.0, help="Re-encode both classes as JPEG (format alignment)."),
     rescale_prob: float = typer.Option(AUGMENT.rescale_prob, "--rescale-prob", min=0.0, max=1.0, help="Downscale both classes alike (resampling alignment)."),
+    crop: str = typer.Option(_crop_text(AUGMENT.crop), "--crop", help="Side range MIN,MAX of the random native-resolution square crop of each training view, or 'whole' for the image's whole shorter side (the square the global view of scan shows)."),
     flip: bool = typer.Option(AUGMENT.flip, "--flip/--no-flip"),
     seed: int = typer.Option(TRAIN.seed, "--seed"),
     device: Device = TRAIN.device,
@@ -315,7 +330,7 @@ def train(
                     warmup_epochs=warmup_epochs, freeze_backbone=freeze_backbone, micro_batch=micro_batch,
                     epoch_size=epoch_size, seed=seed, device=device, workers=workers,
                     augment=AugmentConfig(blur_prob=blur_prob, jpeg_prob=jpeg_prob, reencode_prob=reencode_prob,
-                                          rescale_prob=rescale_prob, flip=flip), **fine)
+                                          rescale_prob=rescale_prob, crop=_crop_range(crop), flip=flip), **fine)
                 if finetune:
                     trainer = Trainer(config, on_progress=on_progress)
                     best = trainer.fit()

@@ -79,11 +79,16 @@ def cache_key(model: FusedDetector, recipe: ViewRecipe) -> str:
 
 
 def _file_key(path: str, view: int) -> str:
-    """One view's cache name: the image's absolute path, size and modification time (a changed file is
-    described again), and the view."""
+    """One view's cache name: the image's real path (a link to it is the same image), size and
+    modification time (a changed file is described again), and the view."""
     stat = os.stat(path)
-    text = f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}"
+    text = f"{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}"
     return f"{hashlib.sha256(os.fsencode(text)).hexdigest()[:32]}-v{view}"
+
+
+def view_rng(seed: int, view: int, path: str) -> np.random.Generator:
+    """The random draws of view `view` of the image at `path`: from the seed, the view and the image's real path."""
+    return np.random.default_rng([seed, view, zlib.crc32(os.fsencode(os.path.realpath(path)))])
 
 
 class _Views:
@@ -98,8 +103,7 @@ class _Views:
         if self.recipe.augment is None:
             return pixels
         path, view = self.jobs[index]
-        rng = np.random.default_rng([self.recipe.seed, view, zlib.crc32(os.fsencode(path))])
-        return augment(pixels, rng, self.recipe.augment)
+        return augment(pixels, view_rng(self.recipe.seed, view, path), self.recipe.augment)
 
 
 def extract(model: FusedDetector, samples: Sequence[tuple[str | os.PathLike, int]], recipe: ViewRecipe,
