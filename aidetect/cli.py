@@ -22,9 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .atomic import atomic_open
-from .config import (AdaptConfig, AugmentConfig, BenchConfig, FeatureLevels, HeadConfig, ModelConfig, PatchStrategy,
-                     TrainConfig)
-from .images import DEFAULT_MAX_PIXELS
+from .config import (DEFAULT_MAX_PIXELS, AdaptConfig, AugmentConfig, BenchConfig, FeatureLevels, HeadConfig, ModelConfig,
+                     PatchStrategy, TrainConfig)
 from .synth.config import FitConfig
 
 if TYPE_CHECKING:

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 
+DEFAULT_MAX_PIXELS = 100_000_000  # images above are refused (10000 x 10000; a 24-megapixel photo is far below)
+
+
 class FeatureLevels(str, Enum):
     """What each token (the global view's and every patch's) is made of."""
 

@@ -19,9 +19,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from .checkpoint import CheckpointInfo, load_checkpoint
-from .config import PatchStrategy
+from .config import DEFAULT_MAX_PIXELS, PatchStrategy
 from .decode import DecodedImage, DecodeDataset, Prepare
-from .images import DEFAULT_MAX_PIXELS
 from .inputs import InputItem
 from .model import FusedDetector, FusedOutput
 from .psm import WINDOWS

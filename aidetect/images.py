@@ -19,7 +19,8 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps
 
-DEFAULT_MAX_PIXELS = 100_000_000  # 10000 x 10000; a 24-megapixel photo is far below
+from .config import DEFAULT_MAX_PIXELS
+
 
 # Magic numbers of the formats Pillow decodes, to find images by content rather than by name.
 _SIGNATURES: tuple[tuple[int, bytes], ...] = (
