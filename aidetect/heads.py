@@ -73,13 +73,22 @@ def logits_of(model: FusedDetector, features: FeatureSet, view: int = 0, chunk: 
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
 
-def standardise(model: FusedDetector, features: FeatureSet) -> None:
+def standardise(model: FusedDetector, features: FeatureSet, chunk: int = 256) -> None:
     """Set the model's descriptor scaler to the mean and spread of these descriptors (global and patches,
-    every view), as a scaler before a linear model would be fitted."""
+    every view), as a scaler before a linear model would be fitted. Summed in chunks: all of a large
+    corpus's descriptors at once would take gigabytes."""
     dim = features.global_.shape[-1]
-    flat = np.concatenate([features.global_.reshape(-1, dim), features.patches.reshape(-1, dim)]).astype(np.float64)
-    model.descriptor_mean.copy_(torch.from_numpy(flat.mean(axis=0)).float())
-    model.descriptor_std.copy_(torch.from_numpy(flat.std(axis=0)).float().clamp_min(1e-6))
+    total, squares, count = np.zeros(dim), np.zeros(dim), 0
+    for start in range(0, len(features), chunk):
+        rows = np.concatenate([features.global_[start:start + chunk].reshape(-1, dim),
+                               features.patches[start:start + chunk].reshape(-1, dim)]).astype(np.float64)
+        total += rows.sum(axis=0)
+        squares += np.square(rows).sum(axis=0)
+        count += len(rows)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+    model.descriptor_mean.copy_(torch.from_numpy(mean).float())
+    model.descriptor_std.copy_(torch.from_numpy(std).float().clamp_min(1e-6))
 
 
 def head_parameters(model: FusedDetector) -> list[torch.nn.Parameter]:
