@@ -371,7 +371,7 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout: one line per set, mean, family and pooled row."),
     families: Optional[Path] = typer.Option(None, "--families", help="JSON object mapping set names to families (mean per family)."),
-    by_generator: bool = typer.Option(False, "--by-generator", help="One set per generator under ROOT, each against every real under ROOT (leave-generator-out, for a corpus's val_out)."),
+    by_generator: bool = typer.Option(False, "--by-generator", help="One set per generator under ROOT, each against every real under ROOT (leave-generator-out, for a corpus's val_out); AP class-balanced, so that chance is 0.5 for every set."),
     jpeg: Optional[int] = typer.Option(None, "--jpeg", min=1, max=100, help="Re-encode every image as JPEG at this quality first."),
     blur: float = typer.Option(0.0, "--blur", min=0.0, help="Gaussian blur every image with this sigma first."),
     sweep: bool = typer.Option(False, "--sweep", help="JPEG 100/90/75/50/30 and blur 0/1/2/3; writes tables and plots to --out."),
@@ -411,7 +411,8 @@ def eval_command(
     started = time.monotonic()
     with _eval_progress(progress) as bar:
         task = bar.add_task("evaluating", total=images * len(perturbations))
-        results = evaluation.evaluate(detector, sets, perturbations, mapping, lambda n: bar.advance(task, n))
+        results = evaluation.evaluate(detector, sets, perturbations, mapping, lambda n: bar.advance(task, n),
+                                      balanced=by_generator)
     if as_json:
         sys.stdout.write(results_json(results, detector.summary()))
     elif as_csv:

@@ -62,9 +62,11 @@ def predict_files(detector: Detector, paths: Sequence[str | os.PathLike],
 
 
 def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequence[Perturbation] = (Perturbation(),),
-             families: Mapping[str, str] | None = None, progress: Progress | None = None) -> list[EvalResult]:
+             families: Mapping[str, str] | None = None, progress: Progress | None = None,
+             balanced: bool = False) -> list[EvalResult]:
     """One result per perturbation: every image of every set scored (one stream, so batches span
-    sets and perturbations) and summarised per set."""
+    sets and perturbations) and summarised per set (`balanced`: class-balanced AP, for sets of one
+    generator against every real)."""
     paths = [path for image_set in sets for path, _ in image_set.items]
     results = []
     for perturbation, predictions in zip(perturbations, predict_files(detector, paths, perturbations, progress)):
@@ -79,7 +81,7 @@ def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequen
                     scores.append(prediction.probability)
                 else:
                     errors.append((prediction.path, prediction.error))
-        results.append(EvalResult(perturbation, summarise(scored, detector.threshold, families), errors))
+        results.append(EvalResult(perturbation, summarise(scored, detector.threshold, families, balanced), errors))
     return results
 
 

@@ -20,6 +20,7 @@ from sklearn.metrics import average_precision_score
 from .calibrate import fpr_threshold
 from .config import HeadConfig
 from .features import FeatureSet
+from .metrics import balanced_ap
 from .model import FusedDetector
 
 
@@ -36,7 +37,7 @@ class Heldout:
 class Selection:
     """How a model does on the held-out images."""
 
-    mean_ap: float  # mean over held-out generators of AP(its fakes vs all held-out reals)
+    mean_ap: float  # mean over held-out generators of the class-balanced AP(its fakes vs all held-out reals)
     per_generator: dict[str, float]
     pooled_ap: float
 
@@ -53,12 +54,13 @@ class HeadResult:
 
 
 def leave_generator_out(labels: np.ndarray, scores: np.ndarray, groups: Sequence[str]) -> Selection:
-    """AP of each generator's fakes against all the reals, their mean, and the AP of everything pooled."""
+    """Class-balanced AP of each generator's fakes against all the reals (metrics.balanced_ap), their mean,
+    and the plain AP of everything pooled."""
     reals = labels == 0
     per_generator = {}
     for name in sorted({g for g, label in zip(groups, labels) if label == 1}):
         mine = reals | np.array([g == name and label == 1 for g, label in zip(groups, labels)])
-        per_generator[name] = float(average_precision_score(labels[mine], scores[mine]))
+        per_generator[name] = balanced_ap(labels[mine], scores[mine])
     return Selection(float(np.mean(list(per_generator.values()))), per_generator,
                      float(average_precision_score(labels, scores)))
 

@@ -5,6 +5,11 @@ and the best accuracy any threshold reaches on that set (an oracle, to separate 
 "threshold is off"). Summaries: the mean over sets (mAP), the mean per family of sets, and every
 metric over all images pooled. Label 1 = fake; an image is flagged fake when score >= threshold.
 Metrics that a set cannot define (AP or AUC without both classes) are None, never a crash.
+
+AP depends on the share of fakes in a set. Leave-generator-out sets (one generator's fakes against
+every held-out real: 3 fakes against 399 reals, say) use the class-balanced AP instead: each class
+weighted to half the total, the AP that a balanced set like the test sets' would give, so that its
+chance level is 0.5 for every generator and a mean over generators means something.
 """
 
 from __future__ import annotations
@@ -80,8 +85,16 @@ def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float
     return float(correct[best] / len(scores)), threshold
 
 
-def set_metrics(name: str, labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> Metrics:
-    """Every metric for one set of images (labels 0 = real, 1 = fake; scores = P(fake))."""
+def balanced_ap(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision with each class weighted to half the total (see the module's docstring)."""
+    weights = np.where(labels == 1, 0.5 / max(1, int((labels == 1).sum())), 0.5 / max(1, int((labels == 0).sum())))
+    return float(average_precision_score(labels, scores, sample_weight=weights))
+
+
+def set_metrics(name: str, labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5,
+                balanced: bool = False) -> Metrics:
+    """Every metric for one set of images (labels 0 = real, 1 = fake; scores = P(fake)); `balanced`:
+    the class-balanced AP."""
     y = np.asarray(labels, dtype=np.int64)
     s = np.asarray(scores, dtype=np.float64)
     if y.shape != s.shape or y.ndim != 1:
@@ -96,7 +109,7 @@ def set_metrics(name: str, labels: Sequence[int], scores: Sequence[float], thres
     best_acc, best_t = best_threshold(y, s)
     return Metrics(
         name, n_real, n_fake,
-        ap=float(average_precision_score(y, s)) if both else None,
+        ap=(balanced_ap(y, s) if balanced else float(average_precision_score(y, s))) if both else None,
         auc=float(roc_auc_score(y, s)) if both else None,
         accuracy=_fraction(flagged == (y == 1)),
         real_accuracy=_fraction(~flagged[y == 0]),
@@ -115,10 +128,11 @@ def mean_metrics(name: str, rows: Sequence[Metrics]) -> Metrics:
 
 
 def summarise(scored: Mapping[str, tuple[Sequence[int], Sequence[float]]], threshold: float = 0.5,
-              families: Mapping[str, str] | None = None) -> Report:
+              families: Mapping[str, str] | None = None, balanced: bool = False) -> Report:
     """A report from {set name: (labels, scores)}. `families` maps set names to family names; sets it
-    does not name form the family "other". Without it there are no family rows."""
-    sets = [set_metrics(name, labels, scores, threshold) for name, (labels, scores) in scored.items()]
+    does not name form the family "other". Without it there are no family rows. `balanced`: each
+    set's AP class-balanced (leave-generator-out sets); the pooled row's stays plain."""
+    sets = [set_metrics(name, labels, scores, threshold, balanced) for name, (labels, scores) in scored.items()]
     grouped: dict[str, list[Metrics]] = {}
     if families is not None:
         for row in sets:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aidetect.metrics import best_threshold, mean_metrics, set_metrics, summarise
+from aidetect.metrics import balanced_ap, best_threshold, mean_metrics, set_metrics, summarise
 
 
 def test_set_metrics_by_hand():
@@ -81,3 +81,18 @@ def test_summary_mean_families_and_pooled():
 def test_mean_of_nothing_defined():
     m = mean_metrics("mean", [set_metrics("r", [0], [0.1])])
     assert m.ap is None and m.accuracy == 1.0
+
+
+def test_balanced_ap_does_not_depend_on_the_share_of_fakes():
+    # A generator with 3 fakes against 300 reals: plain AP falls with the share of fakes, the
+    # class-balanced AP equals that of the same scores with the classes in equal numbers.
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(0, 1, 300), rng.normal(1, 1, 300)
+    balanced = set_metrics("even", [0] * 300 + [1] * 300, np.r_[real, fake])
+    few = np.r_[real, fake[::100]]
+    labels = [0] * 300 + [1] * 3
+    assert set_metrics("few", labels, few).ap < 0.5
+    weighted = set_metrics("few", labels, few, balanced=True).ap
+    assert weighted == pytest.approx(balanced_ap(np.array(labels), few))
+    even_three = set_metrics("even3", [0] * 300 + [1] * 300, np.r_[real, np.repeat(fake[::100], 100)]).ap
+    assert weighted == pytest.approx(even_three)
