@@ -68,13 +68,23 @@ class FeatureSet:
         return FeatureSet([self.paths[i] for i in index], self.labels[index], self.global_[index], self.patches[index])
 
 
+def weights_digest(module: torch.nn.Module) -> str:
+    """A digest of a module's weights and buffers: what a backbone makes of an image depends on them
+    (ImageNet weights, or a fine-tuned or --init checkpoint's), not only on its name."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_key(model: FusedDetector, recipe: ViewRecipe) -> str:
-    """What the descriptors depend on: the backbone and its levels, the patch strategy, and how views are
-    drawn (not how many: view k is the same whatever the count, so more views extend a cache). The
-    backbone's weights are its pretrained ones (a frozen backbone), named by the config."""
+    """What the descriptors depend on: the backbone, its weights and levels, the patch strategy, and how
+    views are drawn (not how many: view k is the same whatever the count, so more views extend a cache)."""
     drawn = {k: v for k, v in recipe.to_dict().items() if k != "views"}
     what = {"format": CACHE_FORMAT, "model": {k: v for k, v in model.config.to_dict().items()
-                                               if k in ("backbone", "features", "patches")}, "views": drawn}
+                                               if k in ("backbone", "features", "patches")},
+            "weights": weights_digest(model.backbone), "views": drawn}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 

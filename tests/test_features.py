@@ -55,6 +55,16 @@ def test_the_cache_is_used_and_a_changed_file_is_described_again(model, samples,
     assert calls == [[(samples[0][0], 0)]]
 
 
+def test_a_backbone_with_other_weights_never_reads_anothers_descriptors(model, samples, tmp_path):
+    """A fine-tuned (or --init) backbone of the same name describes images differently: its own cache."""
+    first = extract(model, samples, ViewRecipe(), cache=tmp_path / "cache", device="cpu", workers=0)
+    with torch.no_grad():
+        next(model.backbone.parameters()).add_(0.5)
+    second = extract(model, samples, ViewRecipe(), cache=tmp_path / "cache", device="cpu", workers=0)
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 2
+    assert not np.array_equal(first.global_, second.global_)
+
+
 def test_views_repeat_from_their_seed_and_differ_between_seeds(model, samples, tmp_path):
     recipe = ViewRecipe(views=2, augment=AugmentConfig(blur_prob=0.5, jpeg_prob=0.5, reencode_prob=0.5, rescale_prob=0.5))
     one = extract(model, samples, recipe, cache=None, device="cpu", workers=0)
