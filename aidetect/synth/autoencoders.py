@@ -86,6 +86,10 @@ class AutoencoderSpec:
     description: str
 
 
+class WeightsError(ValueError):
+    """A pretrained family's weights missing, unreadable or not its architecture's (one line)."""
+
+
 AUTOENCODERS: dict[str, AutoencoderSpec] = {
     spec.name: spec
     for spec in (
