@@ -526,7 +526,8 @@ def convert(
 def synth(
     real_root: Optional[Path] = typer.Argument(None, help="Real photos: a folder of them, or a root whose 0_real folders hold them."),
     out_root: Optional[Path] = typer.Argument(None, help="Writes 0_real/ (links to the photos), 1_fake/<arch>/, models/, synth.json."),
-    arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Autoencoder family (repeatable; default: all). See --list."),
+    arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Autoencoder family (repeatable; default: all, the pretrained ones only with --pretrained-dir). See --list."),
+    pretrained_dir: Optional[Path] = typer.Option(None, "--pretrained-dir", help="Folder holding the pretrained families' weights (taef2: taef2_encoder.pth, taef2_decoder.pth); read only from there, never downloaded."),
     list_archs: bool = typer.Option(False, "--list", help="List the autoencoder families and exit."),
     max_steps: int = typer.Option(FIT.max_steps, "--max-steps", min=1, help="Safety limit; training stops earlier once the reconstructions are sharp. Rerun with a higher limit to train an unfinished family on."),
     crop: int = typer.Option(FIT.crop, "--crop", min=16, help="Training crop side in native pixels."),
@@ -545,11 +546,15 @@ def synth(
 
     if list_archs:
         for spec in AUTOENCODERS.values():
-            out.print(f"{spec.name:13} {spec.description}", highlight=False)
+            out.print(f"{spec.name:13} {escape(spec.description)}", highlight=False)
+            if spec.weights:
+                out.print(f"{'':13} --pretrained-dir must hold {', '.join(spec.weights)} ({escape(spec.source)})",
+                          highlight=False)
         return
     if real_root is None or out_root is None:
         fail("give REAL_ROOT and OUT_ROOT (see aidetect synth --help)")
     config = SynthConfig(archs=tuple(arch or ()), copy_reals=copy_reals,
+                         pretrained_dir=str(pretrained_dir) if pretrained_dir is not None else None,
                          fit=FitConfig(crop=crop, batch_size=batch_size, max_steps=max_steps, seed=seed, device=device,
                                        adversarial_weight=adversarial_weight))
     with _eval_progress(True) as bar:
@@ -562,7 +567,13 @@ def synth(
     for path, reason in report.errors:
         err.print(f"{escape(path)}: {escape(reason)}", highlight=False)
     for row in report.archs:
-        if not row.fit.reached:
+        if row.reused:
+            err.print(f"{row.fit.arch}: kept {row.reused} fakes written earlier with the same weights", highlight=False)
+        if row.weights and not row.fit.reached:
+            err.print(f"{row.fit.arch}: pretrained, but not sharp by its targets (held-out PSNR {row.fit.psnr:.1f} dB, "
+                      f"sharpness {row.fit.sharpness:.2f}); its fakes are in {escape(str(out_root / row.folder))}, "
+                      f"which train ignores.", highlight=False)
+        elif not row.fit.reached:
             err.print(f"{row.fit.arch}: not sharp by its targets after {row.fit.steps} steps; its fakes are in "
                       f"{escape(str(out_root / row.folder))}, which train ignores. Rerun with a higher --max-steps "
                       f"to train it on.", highlight=False)
@@ -575,7 +586,7 @@ def synth(
         table.add_column(column, justify="left" if column in ("arch", "written to") else "right", overflow="fold")
     for row in report.archs:
         fit = row.fit
-        table.add_row(fit.arch, str(fit.steps), "yes" if fit.reached else "[red]no[/red]", f"{fit.psnr:.1f} dB",
+        table.add_row(fit.arch, "pretrained" if row.weights else str(fit.steps), "yes" if fit.reached else "[red]no[/red]", f"{fit.psnr:.1f} dB",
                       str(row.images), f"{row.psnr:.1f} dB", f"{row.sharpness_ratio:.2f}", f"{row.sharpness_auc:.2f}",
                       f"{row.luminance_auc:.2f}", f"{row.saturation_auc:.2f}", escape(row.folder))
     out.print(table)

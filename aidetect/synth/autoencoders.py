@@ -4,11 +4,16 @@ Passing a real photo through one of them leaves the content and replaces the pix
 generator's upsampling path produces (AutoGAN, Zhang et al. 2019; aligned datasets, Rajan et al.
 2025). Each family differs only in how its decoder goes back to full resolution, which is the trace
 a detector should learn. The registry works like the backbone registry: `build_autoencoder(name)`.
+
+Most families are trained here (fit.py). A pretrained family is a real generator's autoencoder instead
+(taef2: FLUX.2's tiny autoencoder, taesd.py): it is never trained, and its weights are read only from a
+folder the user names (`load_pretrained`), never downloaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -84,6 +89,18 @@ class AutoencoderSpec:
     target_psnr: float  # dB on held-out photos at which training may stop (an 8x latent keeps less:
     # Stable Diffusion's own kl-f8 autoencoder scores 23.4 dB on COCO, per its model card)
     description: str
+    weights: tuple[str, ...] = ()  # a pretrained family's files (encoder, decoder), read from the user's folder
+    source: str = ""  # where those files come from
+
+
+class WeightsError(ValueError):
+    """A pretrained family's weights missing, unreadable or not its architecture's (one line)."""
+
+
+def _taef2() -> Autoencoder:
+    from .taesd import TinyAutoencoder  # imports this module: built on demand
+
+    return TinyAutoencoder(latent=32, global_norm=True)
 
 
 AUTOENCODERS: dict[str, AutoencoderSpec] = {
@@ -98,12 +115,42 @@ AUTOENCODERS: dict[str, AutoencoderSpec] = {
         AutoencoderSpec("pixelshuffle", _pixel_shuffle, False, False, 32.0, "4x, sub-pixel convolution (ESPCN, some SR GANs)"),
         AutoencoderSpec("ldm8", _latent_diffusion, True, True, 26.0,
                         "8x, 64-channel latent, nearest-conv decoder, perceptual + patch-GAN losses (LDM autoencoder)"),
+        # taef2's target is ldm8's: measured here, 28.7-30.3 dB and sharpness 0.97 on held-out corpus crops
+        AutoencoderSpec("taef2", _taef2, False, False, 26.0,
+                        "8x, FLUX.2's tiny autoencoder (TAESD, 32-channel latent, nearest-conv decoder), pretrained",
+                        ("taef2_encoder.pth", "taef2_decoder.pth"), "github.com/madebyollin/taesd, commit 5cccb12dc720, MIT licence"),
     )
 }
 
 
 def build_autoencoder(name: str) -> Autoencoder:
+    """A family's network, with random weights (a pretrained family's too: `load_pretrained` loads them)."""
     try:
         return AUTOENCODERS[name].build()
     except KeyError:
         raise ValueError(f"unknown autoencoder {name!r}; choose from {', '.join(AUTOENCODERS)}") from None
+
+
+def default_archs(pretrained: bool) -> tuple[str, ...]:
+    """The families a run makes when none is named: every trained one, and the pretrained ones when a
+    folder of weights is given."""
+    return tuple(name for name, spec in AUTOENCODERS.items() if pretrained or not spec.weights)
+
+
+def load_pretrained(name: str, folder: str | Path | None) -> tuple[Autoencoder, dict[str, str]]:
+    """A pretrained family's network with its weights from `folder` (tensors only, keys and shapes
+    checked), in eval mode, and each file's name -> SHA-256. Errors are WeightsError, one line each."""
+    spec = AUTOENCODERS[name]
+    files = " and ".join(spec.weights)
+    if folder is None:
+        raise WeightsError(f"{name} is pretrained: give the folder that holds {files} (--pretrained-dir); "
+                           f"they come from {spec.source}")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"{folder}: not a folder (the pretrained folder should hold {files})")
+    for file in spec.weights:
+        if not (folder / file).is_file():
+            raise WeightsError(f"{folder / file}: not found ({name} needs {files}, from {spec.source})")
+    model = build_autoencoder(name)
+    digests = model.load_weights(*(folder / file for file in spec.weights))
+    return model.eval(), digests

@@ -13,6 +13,11 @@ OUT_ROOT/models/ and reused by a later run; one that stopped at its step limit b
 trains on when the run is repeated with a higher --max-steps. Until it is sharp, its fakes go to
 OUT_ROOT/unsharp/<arch>/ instead, outside the label folders: `train` ignores them, so OUT_ROOT never
 teaches "blurry means fake".
+
+A pretrained family (taef2) is loaded from the user's folder instead of trained, gets the same held-out
+check and the same folders, and records its weights' SHA-256 in OUT_ROOT/models/<arch>.json. Its fakes
+depend on nothing else, so an interrupted run resumes: a repeated run keeps the fakes already written
+with the same weights (and newer than their twins) and makes only the rest.
 """
 
 from __future__ import annotations
@@ -35,9 +40,9 @@ from ..datasets import LABEL_FOLDERS, REAL, DatasetError, label_of
 from ..images import ImageError, load_image
 from ..inputs import iter_inputs
 from ..runtime import resolve_device
-from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
+from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder, default_archs, load_pretrained
 from .config import FitConfig, SynthConfig
-from .fit import FitResult, fit_autoencoder, laplacian_energy, luminance, psnr
+from .fit import FitResult, check_pretrained, fit_autoencoder, laplacian_energy, luminance, psnr
 
 REPORT_NAME = "synth.json"
 FAKES, UNSHARP = "1_fake", "unsharp"  # where a family's fakes go once sharp, and before
@@ -57,6 +62,8 @@ class ArchReport:
     luminance_auc: float  # the same for mean luminance (a decoder's brightness shift)
     saturation_auc: float  # and for mean saturation (its colour shift)
     folder: str  # where the fakes were written, relative to OUT_ROOT (1_fake/<arch> or unsharp/<arch>)
+    weights: dict[str, str] | None = None  # a pretrained family's files -> SHA-256 (None: trained here)
+    reused: int = 0  # fakes kept from an interrupted run with the same weights (pretrained families)
 
 
 @dataclass
@@ -190,15 +197,42 @@ def _load_or_fit(arch: str, out_root: Path, train: list[np.ndarray], held_out: l
     return model, result
 
 
+def _pretrained_stamp(out_root: Path, arch: str, digests: dict[str, str]) -> bool:
+    """Whether OUT_ROOT's fakes of a pretrained family were made with these weights. If not, they are
+    removed (both folders) and the new weights recorded, so later runs may keep what this one writes."""
+    stamp = out_root / "models" / f"{arch}.json"
+    try:
+        if json.loads(stamp.read_text(encoding="utf-8")) == digests:
+            return True
+    except (OSError, ValueError):
+        pass
+    for folder in (FAKES, UNSHARP):
+        if (out_root / folder / arch).exists():
+            shutil.rmtree(out_root / folder / arch)
+    with atomic_open(stamp, "w", encoding="utf-8") as handle:
+        json.dump(digests, handle, indent=2)
+    return False
+
+
+def _kept_fake(target: Path, twin: Path) -> Path | None:
+    """An earlier run's fake of `twin` at `target` (or its PNG stand-in), if not older than the twin."""
+    for path in (target, target.with_suffix(".png")):
+        if path.is_file() and path.stat().st_mtime >= twin.stat().st_mtime:
+            return path
+    return None
+
+
 def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config: SynthConfig | None = None,
                on_progress: Callable[[str, int, int], None] | None = None) -> SynthReport:
     """Train (or load) each family on the reals, write the aligned fakes and links, report the statistics."""
     config = config or SynthConfig()
-    archs = config.archs or tuple(AUTOENCODERS)
+    archs = config.archs or default_archs(config.pretrained_dir is not None)
     for arch in archs:
         if arch not in AUTOENCODERS:
             raise ValueError(f"unknown autoencoder {arch!r}; choose from {', '.join(AUTOENCODERS)}")
     device = resolve_device(config.fit.device)  # a bad device is an error before any work
+    pretrained = {arch: load_pretrained(arch, config.pretrained_dir)  # and so are missing or wrong weights
+                  for arch in archs if AUTOENCODERS[arch].weights}
     out_root = Path(out_root)
     reals = find_reals(real_root)
     pixels: dict[Path, np.ndarray] = {}
@@ -214,24 +248,36 @@ def synthesize(real_root: str | os.PathLike, out_root: str | os.PathLike, config
     side = 2 * config.fit.crop  # held-out checks use crops twice the training size
     trainable = [pixels[p] for p, _ in usable if min(pixels[p].shape[:2]) >= side]
     held_out, train = trainable[::HELD_OUT_EVERY], [im for i, im in enumerate(trainable) if i % HELD_OUT_EVERY]
-    if not held_out or not train:
-        raise DatasetError(f"{real_root}: too few photos of at least {side}x{side} pixels to train on")
+    if not held_out or (not train and len(pretrained) < len(archs)):
+        raise DatasetError(f"{real_root}: too few photos of at least {side}x{side} pixels to "
+                           f"{'train on' if held_out else 'check on'}")
     for path, rel in usable:
         _place_real(path, out_root / "0_real" / rel, config.copy_reals)
     reports = []
     for arch in archs:
-        model, fit = _load_or_fit(arch, out_root, train, held_out, config.fit, on_progress)
-        model.to(device)
+        if arch in pretrained:
+            model, digests = pretrained[arch]
+            fit = check_pretrained(arch, model.to(device), held_out, config.fit)
+            resume = _pretrained_stamp(out_root, arch, digests)
+        else:
+            model, fit = _load_or_fit(arch, out_root, train, held_out, config.fit, on_progress)
+            model.to(device)
+            digests, resume = None, False
         folder, stale = (FAKES, UNSHARP) if fit.reached else (UNSHARP, FAKES)
         if (out_root / stale / arch).exists():  # an earlier run's; failing to remove it must not pass silently
             shutil.rmtree(out_root / stale / arch)
-        pairs = []
+        pairs, reused = [], 0
         for index, (path, rel) in enumerate(usable):
-            written = save_like(reconstruct(model, pixels[path]), path, out_root / folder / arch / rel)
+            written = _kept_fake(out_root / folder / arch / rel, path) if resume else None
+            if written:
+                reused += 1
+            else:
+                written = save_like(reconstruct(model, pixels[path]), path, out_root / folder / arch / rel)
             pairs.append((load_image(written), pixels[path]))  # measured as the detector will read it
             if on_progress:
                 on_progress(f"write {arch}", index + 1, len(usable))
-        reports.append(ArchReport(fit, len(pairs), folder=f"{folder}/{arch}", **_pair_statistics(pairs)))
+        reports.append(ArchReport(fit, len(pairs), folder=f"{folder}/{arch}", weights=digests, reused=reused,
+                                  **_pair_statistics(pairs)))
     report = SynthReport(str(real_root), str(out_root), len(usable), reports, errors)
     with atomic_open(out_root / REPORT_NAME, "w", encoding="utf-8") as handle:
         json.dump(report.to_dict(), handle, indent=2)

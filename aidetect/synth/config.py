@@ -27,3 +27,4 @@ class SynthConfig:
     archs: tuple[str, ...] = ()  # autoencoder families to run (empty: all of them)
     fit: FitConfig = field(default_factory=FitConfig)
     copy_reals: bool = False  # copy the reals into OUT_ROOT/0_real instead of linking them
+    pretrained_dir: str | None = None  # the folder holding pretrained families' weights (taef2); never downloaded

@@ -11,6 +11,9 @@ Families marked `adversarial` also learn against a patch discriminator, as the a
 diffusion models do (VQGAN, Esser et al. 2021; LDM, Rombach et al. 2022): an 8x latent cannot keep
 every detail, and pixel and perceptual losses then settle on a blur, where the discriminator asks for
 texture that looks like a photo's.
+
+A pretrained family (a real generator's autoencoder) is not trained: `check_pretrained` gives it the
+same held-out check, so its result reads like a trained family's, with 0 steps.
 """
 
 from __future__ import annotations
@@ -140,12 +143,30 @@ class _Adversary:
 
 
 def _check(model: Autoencoder, held_out: torch.Tensor) -> tuple[float, float]:
+    training = model.training
     model.eval()
     with torch.no_grad():
         output = model(held_out).clamp(0, 1)
-    model.train()
+    model.train(training)
     sharpness = laplacian_energy(output).sum() / laplacian_energy(held_out).sum()
     return float(psnr(output, held_out).mean()), float(sharpness)
+
+
+def _check_crops(held_out: list[np.ndarray], config: FitConfig) -> torch.Tensor:
+    """The held-out crops every family is checked on: 32, twice the training crop, from the check seed."""
+    return random_crops(held_out, np.random.default_rng([config.seed, 1]), 32, 2 * config.crop)
+
+
+def _sharp(arch: str, quality: float, sharpness: float, config: FitConfig) -> bool:
+    """The quality targets: the family's PSNR, and sharpness within min_sharpness of the inputs' either way."""
+    return quality >= AUTOENCODERS[arch].target_psnr and config.min_sharpness <= sharpness <= 1 / config.min_sharpness
+
+
+def check_pretrained(arch: str, model: Autoencoder, held_out: list[np.ndarray], config: FitConfig) -> FitResult:
+    """A pretrained family's held-out check (on the model's device), reported as a fit of 0 steps."""
+    start = time.perf_counter()
+    quality, sharpness = _check(model, _check_crops(held_out, config).to(next(model.parameters()).device))
+    return FitResult(arch, 0, time.perf_counter() - start, quality, sharpness, _sharp(arch, quality, sharpness, config))
 
 
 def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarray], config: FitConfig,
@@ -154,10 +175,12 @@ def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarra
     """Train the family `arch` on random crops of `train` until sharp on crops of `held_out`.
     `resume` continues an earlier result that stopped at its step limit (with a fresh optimiser)."""
     spec = AUTOENCODERS[arch]
+    if spec.weights:
+        raise ValueError(f"{arch} is pretrained, not trained here (check_pretrained checks it)")
     seed = config.seed * 1000 + list(AUTOENCODERS).index(arch)
     torch.manual_seed(seed)
     device = resolve_device(config.device)
-    check_crops = random_crops(held_out, np.random.default_rng([config.seed, 1]), 32, 2 * config.crop).to(device)
+    check_crops = _check_crops(held_out, config).to(device)
     if resume:
         model, earlier = resume
         step, spent = earlier.steps, earlier.seconds
@@ -188,7 +211,7 @@ def fit_autoencoder(arch: str, train: list[np.ndarray], held_out: list[np.ndarra
         step += 1
         if step % config.check_every == 0 or step == config.max_steps:
             quality, sharpness = _check(model, check_crops)
-            reached = quality >= spec.target_psnr and config.min_sharpness <= sharpness <= 1 / config.min_sharpness
+            reached = _sharp(arch, quality, sharpness, config)
         if on_progress:
             on_progress(step, config.max_steps)
     model.cpu().eval()
