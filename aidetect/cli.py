@@ -799,6 +799,8 @@ def corpus_bias(
     split: str = typer.Option("train", "--split", help="train, val_in or val_out."),
     aligned: bool = typer.Option(False, "--aligned", help="Check the views `aidetect train` sees (its default alignment), not the files."),
     sample: int = typer.Option(2000, "--sample", min=0, help="With --aligned: this many images drawn at random (0: all)."),
+    crop: str = typer.Option(_crop_text(AUGMENT.crop), "--crop", help="With --aligned: the views' crop, as train's --crop."),
+    reencode_prob: float = typer.Option(AUGMENT.reencode_prob, "--reencode-prob", min=0.0, max=1.0, help="With --aligned: as train's --reencode-prob."),
     as_json: bool = typer.Option(False, "--json", help="Print the check as JSON."),
     progress: ShowProgress = True,
 ) -> None:
@@ -819,9 +821,11 @@ def corpus_bias(
 
         with _eval_progress(progress) as bar:
             task = bar.add_task("aligned views", total=min(sample or len(records), len(records)))
-            records = aligned_records(corpus, records, AugmentConfig(), sample or None,
+            views = AugmentConfig(crop=_crop_range(crop), reencode_prob=reencode_prob)
+            records = aligned_records(corpus, records, views, sample or None,
                                       progress=lambda n: bar.advance(task, n))
-    check = {"split": split, "what": "aligned training views" if aligned else "files", **format_size_auc(records)}
+    what = f"training views (crop {crop}, re-encoded with p={reencode_prob:g})" if aligned else "files"
+    check = {"split": split, "what": what, **format_size_auc(records)}
     if as_json:
         sys.stdout.write(json.dumps(check, indent=2) + "\n")
         return

@@ -386,7 +386,7 @@ def test_format_and_size_check_sees_a_format_bias_and_not_an_absent_one():
 
 def test_bias_check_on_files_and_on_aligned_views(tmp_path):
     """Reals are JPEG photos of varied sizes, fakes PNG squares: the files give themselves away by format;
-    the aligned training views (both classes re-encoded alike half the time) much less so."""
+    the aligned training views (both classes cropped and re-encoded alike) much less so."""
     import dataclasses
     import json
 
@@ -408,8 +408,14 @@ def test_bias_check_on_files_and_on_aligned_views(tmp_path):
     files = run_cli("corpus", "bias", tmp_path, "--json")
     aligned = run_cli("corpus", "bias", tmp_path, "--aligned", "--sample", "0", "--json", "--no-progress")
     assert files.exit_code == 0 and aligned.exit_code == 0, files.output + aligned.output
-    files, aligned = json.loads(files.stdout), json.loads(aligned.stdout)
-    assert files["what"] == "files" and aligned["what"] == "aligned training views"
+    unaligned = run_cli("corpus", "bias", tmp_path, "--aligned", "--sample", "0", "--json", "--no-progress",
+                        "--crop", "whole", "--reencode-prob", "0")
+    assert unaligned.exit_code == 0, unaligned.output
+    files, aligned, unaligned = (json.loads(r.stdout) for r in (files, aligned, unaligned))
+    assert files["what"] == "files" and aligned["what"].startswith("training views (crop 224,256, re-encoded with p=1)")
     assert files["gradient_boosting_auc"]["format only"] == 1.0
     assert aligned["gradient_boosting_auc"]["format only"] < 0.9
+    # the same views without re-encoding keep the files' formats: the recipe's options are what hides them
+    assert unaligned["gradient_boosting_auc"]["format only"] > aligned["gradient_boosting_auc"]["format only"]
+    assert run_cli("corpus", "bias", tmp_path, "--aligned", "--crop", "9,3").exit_code == 2
     assert run_cli("corpus", "bias", tmp_path / "nothing").exit_code == 2
