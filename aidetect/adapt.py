@@ -63,7 +63,7 @@ def split(count: int, share: float, rng: np.random.Generator) -> tuple[np.ndarra
 
 def adapt(real_dir: str | os.PathLike, fake_dir: str | os.PathLike, out: str | os.PathLike,
           weights: str | os.PathLike | None = None, config: AdaptConfig = AdaptConfig(), device: str = "auto",
-          workers: int = 2, progress: Callable[[int], None] | None = None) -> AdaptReport:
+          workers: int | None = None, progress: Callable[[int], None] | None = None) -> AdaptReport:
     """Refit the heads of `weights` on the images of `real_dir` and `fake_dir` and write the result to `out`.
     Raises ValueError when a class has fewer than `config.min_images` readable images."""
     started = time.time()

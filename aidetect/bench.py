@@ -95,6 +95,7 @@ class Environment:
     interop_threads: int
     cpus: int | None
     python: str
+    workers: int  # decode workers of the end-to-end scans
 
 
 @dataclass
@@ -314,7 +315,8 @@ def environment(detector: Detector) -> Environment:
     dtype = detector.autocast_dtype or torch.float32
     return Environment(str(device), name, str(dtype).replace("torch.", ""), detector.channels_last, torch.__version__,
                        torch.get_num_threads(),
-                       torch.get_num_interop_threads(), os.cpu_count(), platform.python_version())
+                       torch.get_num_interop_threads(), os.cpu_count(), platform.python_version(),
+                       detector.workers)
 
 
 def variants_wanted(config: BenchConfig) -> list[tuple[str, bool, bool]]:
@@ -351,7 +353,7 @@ def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stag
         for size in config.sizes:
             on_stage(f"generating {config.images} JPEGs of {size} px")
             paths = make_jpeg_folder(Path(tmp), size, config.images)
-            on_stage(f"end-to-end scan, {size} px, {config.workers} decode workers")
+            on_stage(f"end-to-end scan, {size} px, {detector.workers} decode workers")
             report.end_to_end.append(end_to_end(detector, paths, size, "auto", repeats, fused))
             if config.whole_images and size == max(config.sizes) and detector.model.config.patches == "psm":
                 on_stage(f"end-to-end scan, {size} px, whole images from the workers")

@@ -32,7 +32,7 @@ def bench_tables(report: BenchReport) -> list[Table]:
                        ("memory layout", "channels-last" if env.channels_last else "NCHW"), ("torch", env.torch),
                        ("threads", f"{env.threads} intra-op, {env.interop_threads} inter-op, {env.cpus} CPUs"),
                        ("model", weights), ("batch size", report.batch_size), ("repeats", config.repeats),
-                       ("decode workers", config.workers), ("python", env.python)):
+                       ("decode workers", env.workers), ("python", env.python)):
         setup.add_row(key, str(value))
 
     speed = Table(title=escape(f"model speed, batch {report.batch_size} (images/s: median [min-max])"))

@@ -115,7 +115,7 @@ def _score_folder(detector: Detector, folder: str | os.PathLike,
 
 
 def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fake_dir: str | os.PathLike | None = None,
-                         target_fpr: float = 0.05, weights: str | os.PathLike | None = None, workers: int = 0,
+                         target_fpr: float = 0.05, weights: str | os.PathLike | None = None, workers: int | None = None,
                          progress: Progress | None = None, **detector_options) -> tuple[Calibration, list[Prediction]]:
     """Score the images, calibrate, and write a copy of the checkpoint with `threshold`, `logit_bias`
     and a `calibration` record in its metadata. Returns the calibration and the unreadable images."""

@@ -54,7 +54,7 @@ Paths = Annotated[List[str], typer.Argument(help="Image files, folders or glob p
 Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one).")]
 Threshold = Annotated[Optional[float], typer.Option("--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's).")]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Images per forward pass (default: 1 on the CPU, where it measured fastest; 16 on GPUs).")]
-Workers = Annotated[int, typer.Option("--workers", "-j", min=0, help="Decoding worker processes (0: decode in this process).")]
+Workers = Annotated[int | None, typer.Option("--workers", "-j", min=0, show_default=False, help="Decoding worker processes (0: decode in this process; default 2, none on a CPU of 2 cores or fewer).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 Recursive = Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")]
 MaxPixels = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this.")]
@@ -106,7 +106,7 @@ def scan(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the results to this file (atomically)."),
     threshold: Threshold = None,
     batch_size: BatchSize = None,
-    workers: Workers = 2,
+    workers: Workers = None,
     device: Device = "auto",
     recursive: Recursive = True,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
@@ -379,7 +379,7 @@ def eval_command(
     patches: Optional[PatchStrategy] = typer.Option(None, "--patches", help="Swap the patch strategy, same weights (ablations)."),
     threshold: Threshold = None,
     batch_size: BatchSize = None,
-    workers: Workers = 2,
+    workers: Workers = None,
     device: Device = "auto",
     progress: ShowProgress = True,
 ) -> None:
@@ -438,7 +438,7 @@ def calibrate(
     out_path: Path = typer.Option(..., "--out", "-o", help="The calibrated checkpoint to write."),
     weights: Weights = None,
     batch_size: BatchSize = None,
-    workers: Workers = 2,
+    workers: Workers = None,
     device: Device = "auto",
     progress: ShowProgress = True,
 ) -> None:
@@ -471,7 +471,7 @@ def adapt(
     views: int = typer.Option(ADAPT.views, "--views", min=1, help="Augmented views of each refit image."),
     seed: int = typer.Option(ADAPT.seed, "--seed"),
     device: Device = "auto",
-    workers: Workers = 2,
+    workers: Workers = None,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     progress: ShowProgress = True,
 ) -> None:
@@ -609,7 +609,7 @@ def explain(
     weights: Weights = None,
     threshold: Threshold = None,
     batch_size: BatchSize = None,
-    workers: Workers = 2,
+    workers: Workers = None,
     device: Device = "auto",
     recursive: Recursive = True,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
@@ -665,7 +665,7 @@ def bench(
     batches: Optional[str] = typer.Option(None, "--batches", help="Batch sizes to compare, e.g. 1,4,16,64 (default: none; --full: those)."),
     sizes: Optional[str] = typer.Option(None, "--sizes", help=f"Sides of the generated JPEGs for the end-to-end scans (default {','.join(map(str, BENCH.sizes))}; --full: 256,1024,4000)."),
     images: Optional[int] = typer.Option(None, "--images", min=1, help=f"JPEGs per size in the end-to-end scans (default {BENCH.images})."),
-    workers: int = typer.Option(BENCH.workers, "--workers", "-j", min=0, help="Decoding worker processes, as in scan."),
+    workers: Workers = BENCH.workers,
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch intra-op threads (default: torch's)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="Also measure channels-last against NCHW."),
     bf16: bool = typer.Option(False, "--bf16", help="Also measure bf16 autocast."),

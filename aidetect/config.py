@@ -174,7 +174,7 @@ class BenchConfig:
     batches: tuple[int, ...] = ()  # batch sizes to compare (the full run: 1, 4, 16, 64)
     sizes: tuple[int, ...] = (1024,)  # square JPEGs for the end-to-end scans
     images: int = 16  # JPEGs per size
-    workers: int = 2  # decoding workers, as `aidetect scan`
+    workers: int | None = None  # decoding workers, as `aidetect scan` (None: the engine's default)
     ready_size: int = 1024  # full-resolution side of the in-memory images
     threads: int | None = None
     channels_last: bool = False  # also measure the layout against NCHW

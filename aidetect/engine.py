@@ -25,7 +25,7 @@ from .inputs import InputItem
 from .model import FusedDetector, FusedOutput
 from .psm import WINDOWS
 from .results import GENERATED, REAL, Box, Evidence, Prediction
-from .runtime import autocast, autocast_dtype, resolve_device
+from .runtime import autocast, autocast_dtype, default_workers, resolve_device
 from .transforms import INPUT_SIZE, view_box
 
 _PSM_PATCH_SIZES = [patch for _, patch, count in WINDOWS for _ in range(count)]
@@ -45,11 +45,12 @@ class Detector:
     """
 
     def __init__(self, model: FusedDetector, info: CheckpointInfo, device: str = "auto", batch_size: int | None = None,
-                 workers: int = 0, threshold: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 workers: int | None = None, threshold: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                  precision: str = "auto", channels_last: bool | None = None, candidate_crops: bool = True) -> None:
         """batch_size: default 1 on the CPU (fastest there, see the README's speed figures), 16 on
         accelerators; precision: auto (fp32 on CPU, fp16 autocast on CUDA, bf16 on MPS), fp32, bf16 or
         fp16; channels_last: NHWC tensors, default on the CPU (faster there, same probabilities);
+        workers: decode processes (None: runtime.default_workers, 2 or none on a small CPU);
         candidate_crops: large images travel from the decode workers as their PSM candidate crops
         (same results, less memory). The model is moved to the device and layout in place."""
         self.device = resolve_device(device)
@@ -59,6 +60,8 @@ class Detector:
             channels_last = self.device.type == "cpu"
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
+        if workers is None:
+            workers = default_workers(self.device)
         if workers < 0:
             raise ValueError("workers must be 0 or more")
         self.autocast_dtype = autocast_dtype(self.device, precision)

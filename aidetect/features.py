@@ -117,7 +117,7 @@ class _Views:
 
 
 def extract(model: FusedDetector, samples: Sequence[tuple[str | os.PathLike, int]], recipe: ViewRecipe,
-            cache: str | os.PathLike | None = DEFAULT_CACHE, device: str = "auto", workers: int = 2,
+            cache: str | os.PathLike | None = DEFAULT_CACHE, device: str = "auto", workers: int | None = None,
             progress: Progress | None = None) -> FeatureSet:
     """Descriptors of every sample (path, label) under every view of `recipe`, from the cache where it has
     them and from `model`'s frozen backbone otherwise (then stored). `progress` hears each view done.
@@ -179,7 +179,7 @@ def _write(folder: Path, path: str, view: int, result: tuple[np.ndarray, np.ndar
         np.savez(handle, **{"global": result[0], "patches": result[1]})
 
 
-def _describe(model: FusedDetector, jobs: list[tuple[str, int]], recipe: ViewRecipe, device: str, workers: int):
+def _describe(model: FusedDetector, jobs: list[tuple[str, int]], recipe: ViewRecipe, device: str, workers: int | None):
     """Yield ((path, view), (global D, patches P x D) float16) or ((path, view), reason), view by view."""
     info = CheckpointInfo(Path("<features>"), model.config, {})
     detector = Detector(model, info, device=device, workers=workers)

@@ -114,3 +114,20 @@ def test_trimming_a_strip_does_not_change_its_view(height, width):
     strip = torch.randint(0, 256, (3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     whole = TF.center_crop(TF.resize(strip, 224, antialias=True), [224, 224])
     assert torch.equal(global_view(strip), whole)
+
+
+@pytest.mark.parametrize("cores, device, expected", [(2, "cpu", 0), (1, "cpu", 0), (8, "cpu", 2), (2, "cuda", 2)])
+def test_default_decode_workers_leave_a_small_cpu_to_the_model(monkeypatch, cores, device, expected):
+    """On 2 cores, decode workers take the cores the model runs on (README, "Speed"): none by default there."""
+    from aidetect import runtime
+
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert runtime.default_workers(torch.device(device)) == expected
+
+
+def test_detector_resolves_its_default_workers(tiny_checkpoint, monkeypatch):
+    from aidetect import runtime
+
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert Detector.load(tiny_checkpoint, device="cpu").workers == 2
+    assert Detector.load(tiny_checkpoint, device="cpu", workers=1).workers == 1
