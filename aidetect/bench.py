@@ -282,24 +282,36 @@ def backbone_rate(detector: Detector, batch: int, images: int, repeats: int) -> 
     return Rate.of(images // batch * batch, timed(run, repeats, _sync(detector.device)))
 
 
-def fused_rate(detector: Detector, items: list[DecodedImage], batch: int, repeats: int) -> Rate:
-    """The whole model (PSM, crops, local pass, fusion, results) on in-memory inputs, `batch` at a time."""
-
+def _fused_pass(detector: Detector, items: list[DecodedImage], batch: int) -> Callable[[], None]:
     def run() -> None:
         for start in range(0, len(items), batch):
             detector.predict_decoded(items[start:start + batch])
 
-    return Rate.of(len(items), timed(run, repeats, _sync(detector.device)))
+    return run
 
 
-def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repeats: int, fused: Rate) -> EndToEnd:
+def fused_rate(detector: Detector, items: list[DecodedImage], batch: int, repeats: int) -> Rate:
+    """The whole model (PSM, crops, local pass, fusion, results) on in-memory inputs, `batch` at a time."""
+    return Rate.of(len(items), timed(_fused_pass(detector, items, batch), repeats, _sync(detector.device)))
+
+
+def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repeats: int,
+               reference: list[DecodedImage]) -> EndToEnd:
     """Files to results through `Detector.predict` (decode workers included), then peak memory in one more
-    pass: sampling the process tree's memory costs CPU, so it never runs while the scan is timed."""
-    seconds = timed(lambda: detector.predict(paths), repeats, _sync(detector.device), warmup=False)
+    pass: sampling the process tree's memory costs CPU, so it never runs while the scan is timed. Each
+    timed scan follows a pass of the fused model over `reference` (in memory), and the ratio to the fused
+    rate is the median of those pairs: a shared CPU's speed drifts between measurements taken apart."""
+    sync = _sync(detector.device)
+    fused = _fused_pass(detector, reference, detector.batch_size)
+    seconds, ratios = [], []
+    for _ in range(repeats):
+        fused_seconds = timed(fused, 1, sync, warmup=False)[0]
+        seconds += timed(lambda: detector.predict(paths), 1, sync, warmup=False)
+        ratios.append(len(paths) / seconds[-1] / (len(reference) / fused_seconds))
     with PeakMemory() as memory:
         detector.predict(paths)
     rate, peak = Rate.of(len(paths), seconds), memory.peak
-    return EndToEnd(size, len(paths), path, rate, rate.median / fused.median, _mb(peak and peak.rss),
+    return EndToEnd(size, len(paths), path, rate, statistics.median(ratios), _mb(peak and peak.rss),
                     _mb(peak and peak.pss))
 
 
@@ -354,11 +366,11 @@ def run_bench(config: BenchConfig, on_stage: Callable[[str], None] = lambda stag
             on_stage(f"generating {config.images} JPEGs of {size} px")
             paths = make_jpeg_folder(Path(tmp), size, config.images)
             on_stage(f"end-to-end scan, {size} px, {detector.workers} decode workers")
-            report.end_to_end.append(end_to_end(detector, paths, size, "auto", repeats, fused))
+            report.end_to_end.append(end_to_end(detector, paths, size, "auto", repeats, pool[:timed_images]))
             if config.whole_images and size == max(config.sizes) and detector.model.config.patches == "psm":
                 on_stage(f"end-to-end scan, {size} px, whole images from the workers")
                 whole = build_detector(config, model, info, candidate_crops=False)
-                report.end_to_end.append(end_to_end(whole, paths, size, "whole", repeats, fused))
+                report.end_to_end.append(end_to_end(whole, paths, size, "whole", repeats, pool[:timed_images]))
             shutil.rmtree(paths[0].parent)
 
     smallest = None

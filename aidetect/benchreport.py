@@ -42,7 +42,7 @@ def bench_tables(report: BenchReport) -> list[Table]:
     speed.add_row(f"fused model on in-memory {config.ready_size} px images", _rate(report.fused))
     speed.add_row("overhead ratio (backbone time / fused time; 1.0 = free)", f"{report.overhead_ratio:.3f}")
 
-    scans = Table(title=f"end-to-end scans of JPEG folders (decode workers: {config.workers})")
+    scans = Table(title=f"end-to-end scans of JPEG folders (decode workers: {env.workers})")
     for column in ("size", "images", "crops from workers", "images/s", "of fused rate", "peak PSS MB", "peak RSS MB"):
         scans.add_column(column, justify="left" if column == "crops from workers" else "right")
     for entry in report.end_to_end:
