@@ -76,8 +76,9 @@ class AugmentConfig:
     # Side range of a random native-resolution square crop; None: the whole shorter side, at a random
     # place, which is the square the global view of `scan` shows. Small crops hide the image's size
     # (the corpus's generated images are 256-1024 px squares, its photos every size): with 224-256 and
-    # re-encoding, format and size alone separate the classes of the training views with ROC AUC 0.58,
-    # against 0.90 for whole images re-encoded half the time (weights/MODEL_CARD.md, "Recipe").
+    # re-encoding, format and size alone separate the classes of the training views with ROC AUC 0.59,
+    # against 0.92 for whole images re-encoded half the time (`aidetect corpus bias --aligned`; weights/
+    # MODEL_CARD.md, "Recipe probe").
     crop: tuple[int, int] | None = (224, 256)
     # Resampling alignment (not in the paper): downscale both classes alike with this probability,
     # by a factor in `rescale`, so that "was resized" (common for real photos online) is no class cue.
