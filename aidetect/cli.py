@@ -407,7 +407,7 @@ def eval_command(
     except (DatasetError, CheckpointError, ValueError) as exc:
         fail(str(exc))
     perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur)]
-    images = sum(len(s.items) for s in sets)
+    images = len(evaluation.unique_paths(sets))
     started = time.monotonic()
     with _eval_progress(progress) as bar:
         task = bar.add_task("evaluating", total=images * len(perturbations))

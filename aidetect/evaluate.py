@@ -61,26 +61,30 @@ def predict_files(detector: Detector, paths: Sequence[str | os.PathLike],
     return [predictions[i * count:(i + 1) * count] for i in range(len(perturbations))]
 
 
+def unique_paths(sets: Sequence[ImageSet]) -> list:
+    """Every image of `sets` once, in order: the generator sets of a held-out folder share its reals,
+    and scoring them once per generator took 18 times the work on the corpus's val_out."""
+    return list(dict.fromkeys(path for image_set in sets for path, _ in image_set.items))
+
+
 def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequence[Perturbation] = (Perturbation(),),
              families: Mapping[str, str] | None = None, progress: Progress | None = None,
              balanced: bool = False) -> list[EvalResult]:
-    """One result per perturbation: every image of every set scored (one stream, so batches span
+    """One result per perturbation: every image of the sets scored once (one stream, so batches span
     sets and perturbations) and summarised per set (`balanced`: class-balanced AP, for sets of one
     generator against every real)."""
-    paths = [path for image_set in sets for path, _ in image_set.items]
+    paths = unique_paths(sets)
     results = []
     for perturbation, predictions in zip(perturbations, predict_files(detector, paths, perturbations, progress)):
+        by_path = dict(zip(paths, predictions))
         scored: dict[str, tuple[list[int], list[float]]] = {}
-        errors: list[tuple[str, str]] = []
-        stream = iter(predictions)
         for image_set in sets:
             labels, scores = scored.setdefault(image_set.name, ([], []))
-            for (_, label), prediction in zip(image_set.items, stream):
-                if prediction.ok:
+            for path, label in image_set.items:
+                if by_path[path].ok:
                     labels.append(label)
-                    scores.append(prediction.probability)
-                else:
-                    errors.append((prediction.path, prediction.error))
+                    scores.append(by_path[path].probability)
+        errors = [(p.path, p.error) for p in predictions if not p.ok]
         results.append(EvalResult(perturbation, summarise(scored, detector.threshold, families, balanced), errors))
     return results
 

@@ -160,3 +160,20 @@ def test_cli_eval_by_generator_pairs_each_generator_with_every_real(test_root, t
     [run] = json.loads(result.stdout)["results"]
     assert [(s["name"], s["n_real"], s["n_fake"]) for s in run["sets"]] == [("diffusion", 5, 1), ("gan", 5, 2),
                                                                              ("nested", 5, 2)]
+    assert len(run["errors"]) == 1 and "images x 1 perturbation" in result.stderr
+    assert "3 sets, 11 images" in result.stderr  # 6 reals (one broken) + 5 fakes, each scored once
+
+
+def test_generator_sets_score_their_shared_reals_once(test_root, detector, monkeypatch):
+    """Every generator set holds all the reals: they are decoded and scored once, not once per set."""
+    from aidetect.datasets import generator_sets
+
+    seen = []
+    inner = detector.iter_predict
+    monkeypatch.setattr(detector, "iter_predict", lambda jobs, prepare=None: (seen.extend(jobs), inner(jobs, prepare))[1])
+    sets = generator_sets(test_root)
+    [result] = evaluate(detector, sets, balanced=True)
+    assert len(seen) == len(set(seen)) == 11
+    assert [(s.name, s.n_real, s.n_fake) for s in result.report.sets] == [("diffusion", 5, 1), ("gan", 5, 2),
+                                                                            ("nested", 5, 2)]
+    assert len(result.errors) == 1  # the broken real, once
