@@ -256,9 +256,12 @@ def load_model(config: BenchConfig) -> tuple[FusedDetector, CheckpointInfo]:
 
 def build_detector(config: BenchConfig, model: FusedDetector, info: CheckpointInfo, **options) -> Detector:
     """A Detector on its own copy of `model` (variants change its memory format, never the baseline's),
-    with the engine's defaults for the device unless the config or `options` say otherwise."""
-    return Detector(copy.deepcopy(model), info, device=config.device, batch_size=config.batch_size,
-                    workers=config.workers, **options)
+    folded as `Detector.load` folds it, with the engine's defaults for the device unless the config or
+    `options` say otherwise."""
+    model = copy.deepcopy(model)
+    model.backbone.fold_for_inference()
+    return Detector(model, info, device=config.device, batch_size=config.batch_size, workers=config.workers,
+                    **options)
 
 
 def _sync(device: torch.device) -> Callable[[], None]:

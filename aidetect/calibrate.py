@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .checkpoint import file_sha256, save_checkpoint
+from .checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from .engine import Detector
 from .evaluate import Progress, predict_files
 from .inputs import iter_inputs
@@ -132,5 +132,5 @@ def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fa
               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     metadata = {**detector.info.metadata, "threshold": calibration.threshold, "logit_bias": calibration.logit_bias,
                 "calibration": record}
-    save_checkpoint(out, detector.model, metadata)
+    save_checkpoint(out, load_checkpoint(source, detector.info.config.patches)[0], metadata)  # unfolded
     return calibration, failed + failed_fakes

@@ -82,6 +82,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def save_checkpoint(path: str | os.PathLike, model: FusedDetector, metadata: dict[str, Any] | None = None) -> Path:
     """Write `model` atomically, with its config and `metadata` (threshold, training data, metrics...)."""
+    if model.backbone.folded:
+        raise ValueError("this model was folded for inference (Detector.load): save the checkpoint's own model")
     meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **(metadata or {})}
     meta = json.loads(json.dumps(meta, default=str))  # plain types only: weights_only loading must accept it
     payload = {

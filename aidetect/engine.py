@@ -84,6 +84,7 @@ class Detector:
         """Load `weights` (default: $AIDETECT_WEIGHTS, then the shipped checkpoint); `patches` swaps the
         patch strategy (psm, random, rsz448) while keeping the weights, for the paper's ablations."""
         model, info = load_checkpoint(weights, patches)
+        model.backbone.fold_for_inference()  # the model is this detector's own: nothing trains or saves it
         return cls(model, info, **options)
 
     @property

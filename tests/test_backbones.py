@@ -23,6 +23,39 @@ def test_levels_have_the_declared_channels_and_end_in_a_7x7_map(name):
     assert len(early) == 2 and all(torch.equal(a, b) for a, b in zip(early, levels))
 
 
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_folding_for_inference_keeps_every_level(name):
+    """Every batch norm folds into its convolution (none left over) and every feature level stays the
+    same: the check that each registered backbone defines a norm right after the convolution it follows."""
+    torch.manual_seed(0)
+    trunk = build_backbone(name, pretrained=False).eval()
+    for norm in (m for m in trunk.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # statistics worth folding
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.uniform_(-0.5, 0.5)
+    image = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        before = trunk(image)
+        trunk.fold_for_inference()
+        after = trunk(image)
+    assert trunk.folded and not any(isinstance(m, torch.nn.BatchNorm2d) for m in trunk.modules())
+    for a, b in zip(before, after):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * a.abs().max().item())
+
+
+def test_a_folded_model_is_never_saved(tmp_path):
+    from aidetect.checkpoint import save_checkpoint
+    from aidetect.config import ModelConfig
+    from aidetect.model import FusedDetector
+
+    model = FusedDetector(ModelConfig(backbone="tiny")).eval()
+    model.backbone.fold_for_inference()
+    with pytest.raises(ValueError, match="folded"):
+        save_checkpoint(tmp_path / "x.pt", model)
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_unknown_backbone_names_the_choices():
     with pytest.raises(ValueError, match="efficientnet_lite0"):
         get_backbone_spec("vgg")
