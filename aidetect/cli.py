@@ -492,6 +492,10 @@ def adapt(
             fail(str(exc))
     for path, reason in report.errors:
         err.print(f"unreadable, left out: {path}: {reason}", highlight=False, markup=False)
+    if report.held_out[0] < config.steady_threshold_reals:
+        err.print(f"note: the threshold rests on {report.held_out[0]} held-out real images, too few to be steady; "
+                  f"set it on more of your real photos: aidetect calibrate REAL_DIR -w {out_path} -o {out_path}",
+                  highlight=False, markup=False)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:

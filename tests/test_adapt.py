@@ -29,6 +29,7 @@ def test_adapt_refits_and_reports_before_and_after(tiny_checkpoint, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["fitted"] == [7, 7] and report["held_out"] == [3, 3]
+    assert "threshold rests on 3 held-out real images" in result.stderr and "aidetect calibrate" in result.stderr
     assert 0 <= report["ap_before"] <= 1 and 0 <= report["ap_after"] <= 1 and 0 <= report["threshold"] <= 1
     model, info = load_checkpoint(tmp_path / "adapted.pt")
     original, _ = load_checkpoint(tiny_checkpoint)
