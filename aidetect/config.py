@@ -107,7 +107,7 @@ class AdaptConfig:
     views: int = 4  # augmented views of each refit image (few images: several views each)
     heads: HeadConfig = HeadConfig(epochs=25, batch_size=16, lr=1e-4, weight_decay=1e-2)
     target_fpr: float = 0.05  # the new threshold flags at most this share of the held-out reals
-    # Fewer held-out reals than this make the threshold a rough guess: 2 of them flagged 17-24 % of other
+    # Fewer held-out reals than this make the threshold a rough guess: 2 of them flagged 17-47 % of other
     # reals, not 5 % (weights/MODEL_CARD.md, adapt); the user is told to calibrate on more.
     steady_threshold_reals: int = 20
     seed: int = 0
