@@ -83,13 +83,18 @@ def load_detector(weights: Optional[Path], **options) -> Detector:
         fail(str(exc))
 
 
+def _progress_bar(enabled: bool) -> Progress:
+    """The progress bar of every long command: on stderr, gone when done."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err, transient=True, disable=not enabled)
+
+
 def _with_progress(predictions: Iterator[Prediction], total: int, enabled: bool) -> Iterator[Prediction]:
     if not enabled:
         yield from predictions
         return
-    columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("scan", total=total)
+    with _progress_bar(True) as progress:
+        task = progress.add_task("scanning", total=total)
         for prediction in predictions:
             progress.advance(task)
             yield prediction
@@ -294,6 +299,7 @@ def train(
     device: Device = TRAIN.device,
     workers: int = typer.Option(TRAIN.workers, "--workers", "-j", min=0),
     resume: Optional[Path] = typer.Option(None, "--resume", help="With --finetune: continue the run in this folder (or last_state.pt). A frozen run resumes by itself: its descriptors are cached."),
+    progress: ShowProgress = True,
 ) -> None:
     """Train the detector: by default the heads on a frozen ImageNet backbone, chosen on held-out generators
     (--select). --finetune trains end to end (multi-GPU: torchrun --nproc_per_node=N -m aidetect train ...)."""
@@ -301,8 +307,7 @@ def train(
     from .datasets import DatasetError
     from .train import Trainer, train_frozen
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with _progress_bar(progress) as bar:
         task = bar.add_task("train", total=1)
 
         def on_progress(phase: str, done: int, total: int) -> None:
@@ -359,11 +364,6 @@ def train(
 # --- evaluation: eval, calibrate, convert (logic in evaluate.py, calibrate.py, convert.py) ---
 
 
-def _eval_progress(enabled: bool) -> Progress:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=err, transient=True, disable=not enabled)
-
-
 @app.command("eval")
 def eval_command(
     root: Path = typer.Argument(..., help="ROOT/<set>/{0_real,1_fake}/... (or one set holding 0_real and 1_fake)."),
@@ -409,7 +409,7 @@ def eval_command(
     perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur)]
     images = len(evaluation.unique_paths(sets))
     started = time.monotonic()
-    with _eval_progress(progress) as bar:
+    with _progress_bar(progress) as bar:
         task = bar.add_task("evaluating", total=images * len(perturbations))
         results = evaluation.evaluate(detector, sets, perturbations, mapping, lambda n: bar.advance(task, n),
                                       balanced=by_generator)
@@ -446,7 +446,7 @@ def calibrate(
     from .calibrate import calibrate_checkpoint
     from .checkpoint import CheckpointError
 
-    with _eval_progress(progress) as bar:
+    with _progress_bar(progress) as bar:
         task = bar.add_task("scoring", total=None)
         try:
             calibration, failed = calibrate_checkpoint(real_dir, out_path, fake, target_fpr, weights, workers,
@@ -483,7 +483,7 @@ def adapt(
     from .checkpoint import CheckpointError
 
     config = dataclasses.replace(AdaptConfig(), holdout=holdout, views=views, seed=seed)
-    with _eval_progress(progress) as bar:
+    with _progress_bar(progress) as bar:
         task = bar.add_task("describing", total=None)
         try:
             report = adaptation.adapt(real_dir, fake_dir, out_path, weights, config, device, workers,
@@ -561,7 +561,7 @@ def synth(
                          pretrained_dir=str(pretrained_dir) if pretrained_dir is not None else None,
                          fit=FitConfig(crop=crop, batch_size=batch_size, max_steps=max_steps, seed=seed, device=device,
                                        adversarial_weight=adversarial_weight))
-    with _eval_progress(True) as bar:
+    with _progress_bar(True) as bar:
         task = bar.add_task("synth", total=1)
         try:
             report = synthesize(real_root, out_root, config,
@@ -767,7 +767,7 @@ def corpus_build(
     loaded = _load_manifest(manifest)
     if online and not sources:
         fail("--online clones into the first --sources folder: give one")
-    with _eval_progress(progress) as bar:
+    with _progress_bar(progress) as bar:
         task = bar.add_task("corpus", total=None)
         try:
             report = build_corpus(loaded, out_dir, sources or [], online=online, skip_missing=skip_missing,
@@ -823,7 +823,7 @@ def corpus_bias(
     if aligned:
         from .alignment import aligned_records
 
-        with _eval_progress(progress) as bar:
+        with _progress_bar(progress) as bar:
             task = bar.add_task("aligned views", total=min(sample or len(records), len(records)))
             views = AugmentConfig(crop=_crop_range(crop), reencode_prob=reencode_prob)
             records = aligned_records(corpus, records, views, sample or None,

@@ -196,7 +196,8 @@ def test_cli_trains_the_frozen_recipe(tmp_path):
 
     result = run_cli("train", make_layout(tmp_path / "data"), "--select", make_heldout(tmp_path / "held"),
                      "--backbone", "tiny", "--scratch", "--views", "1", "--epochs", "2", "--batch-size", "4",
-                     "--cache", tmp_path / "cache", "--out", tmp_path / "run", "--device", "cpu", "--workers", "0")
+                     "--cache", tmp_path / "cache", "--out", tmp_path / "run", "--device", "cpu", "--workers", "0",
+                     "--no-progress")
     assert result.exit_code == 0, result.output
     assert "mj-v4" in result.stdout and "ffhq" in result.stdout and (tmp_path / "run" / "best.pt").exists()
     assert "threshold" in result.stderr
