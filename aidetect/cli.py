@@ -814,6 +814,7 @@ def corpus_bias(
 
     from .corpus_card import format_size_auc, read_records
 
+    views = AugmentConfig(crop=_crop_range(crop), reencode_prob=reencode_prob)  # a bad --crop fails first
     try:
         records = read_records(corpus, split)
     except ValueError as exc:
@@ -825,7 +826,6 @@ def corpus_bias(
 
         with _progress_bar(progress) as bar:
             task = bar.add_task("aligned views", total=min(sample or len(records), len(records)))
-            views = AugmentConfig(crop=_crop_range(crop), reencode_prob=reencode_prob)
             records = aligned_records(corpus, records, views, sample or None,
                                       progress=lambda n: bar.advance(task, n))
     what = f"training views (crop {crop}, re-encoded with p={reencode_prob:g})" if aligned else "files"

@@ -62,8 +62,8 @@ def predict_files(detector: Detector, paths: Sequence[str | os.PathLike],
 
 
 def unique_paths(sets: Sequence[ImageSet]) -> list:
-    """Every image of `sets` once, in order: the generator sets of a held-out folder share its reals,
-    and scoring them once per generator took 18 times the work on the corpus's val_out."""
+    """Every image of `sets` once, in order: the generator sets of a held-out folder all hold its reals,
+    which are scored once, not once per generator."""
     return list(dict.fromkeys(path for image_set in sets for path, _ in image_set.items))
 
 
@@ -81,9 +81,10 @@ def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequen
         for image_set in sets:
             labels, scores = scored.setdefault(image_set.name, ([], []))
             for path, label in image_set.items:
-                if by_path[path].ok:
+                prediction = by_path[path]
+                if prediction.ok:
                     labels.append(label)
-                    scores.append(by_path[path].probability)
+                    scores.append(prediction.probability)
         errors = [(p.path, p.error) for p in predictions if not p.ok]
         results.append(EvalResult(perturbation, summarise(scored, detector.threshold, families, balanced), errors))
     return results
