@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..augment import random_crop
 from ..backbones import build_backbone, get_backbone_spec
 from ..runtime import resolve_device
 from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
@@ -73,12 +74,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def random_crops(images: list[np.ndarray], rng: np.random.Generator, count: int, side: int) -> torch.Tensor:
     """`count` random side x side crops in [0, 1], from images at least `side` pixels on each edge."""
-    crops = []
-    for index in rng.integers(len(images), size=count):
-        image = images[index]
-        top = rng.integers(image.shape[0] - side + 1)
-        left = rng.integers(image.shape[1] - side + 1)
-        crops.append(image[top:top + side, left:left + side])
+    crops = [random_crop(images[index], rng, (side, side)) for index in rng.integers(len(images), size=count)]
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255
 
 
