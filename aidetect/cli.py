@@ -91,10 +91,7 @@ def _progress_bar(enabled: bool) -> Progress:
 
 
 def _with_progress(predictions: Iterator[Prediction], total: int, enabled: bool) -> Iterator[Prediction]:
-    if not enabled:
-        yield from predictions
-        return
-    with _progress_bar(True) as progress:
+    with _progress_bar(enabled) as progress:
         task = progress.add_task("scanning", total=total)
         for prediction in predictions:
             progress.advance(task)
