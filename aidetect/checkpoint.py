@@ -148,3 +148,14 @@ def load_checkpoint(path: str | os.PathLike | None = None,
         detail = ", ".join([f"missing {k}" for k in missing[:3]] + [f"unexpected {k}" for k in unexpected[:3]])
         raise CheckpointError(f"{info.path}: weights do not match a {info.config.backbone} model ({detail})")
     return model.eval(), info
+
+
+def describe_checkpoint(path: str | os.PathLike | None = None) -> tuple[dict, CheckpointInfo]:
+    """A checkpoint's card (`aidetect info`): file, hash, size, parameters, config, threshold and metadata.
+    The model is built, so weights that do not fit the config are a CheckpointError here too."""
+    path = resolve_weights(path)
+    model, info = load_checkpoint(path)
+    summary = {"path": str(path), "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
+               "parameters": sum(p.numel() for p in model.parameters()), "config": info.config.to_dict(),
+               "threshold": info.threshold, **{k: v for k, v in info.metadata.items() if k != "threshold"}}
+    return summary, info

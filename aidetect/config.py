@@ -10,7 +10,6 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
-
 DEFAULT_MAX_PIXELS = 100_000_000  # images above are refused (10000 x 10000; a 24-megapixel photo is far below)
 
 
@@ -27,6 +26,15 @@ class PatchStrategy(str, Enum):
     psm = "psm"  # Patch Selection Module: the most activated windows of the global feature map
     random = "random"  # "RdmCrop": uniformly placed 224 crops
     rsz448 = "rsz448"  # the image resized to 448, its four corner and centre 224 crops
+
+
+class OutputFormat(str, Enum):
+    """How predictions are written (render/predictions.py)."""
+
+    table = "table"  # for people
+    json = "json"  # one document
+    jsonl = "jsonl"  # one line per image, streamed
+    csv = "csv"
 
 
 @dataclass(frozen=True)
@@ -113,12 +121,28 @@ class AdaptConfig:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Training the network end to end, backbone included (the paper's recipe: BCE, Adam, batch 64)."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-4
+    patience: int = 5  # stop after this many epochs without a better validation AP
+    plateau_patience: int = 2  # halve the learning rate after this many epochs without improvement
+    warmup_epochs: int = 0  # single-branch epochs on native 224 crops before the fused ones
+    freeze_backbone: bool = False  # in fused epochs: train only projection, fusion and classifier
+    micro_batch: int = 16  # gradient accumulation: batch_size / micro_batch steps per update
+    epoch_size: int | None = None  # samples per epoch (default: every training image once)
+    log_every: int = 10
+
+
 @dataclass
 class TrainConfig:
     """A training run. By default the ImageNet backbone stays frozen: descriptors of augmented views of
-    every training image are cached, the heads learn on them, and the epoch kept, the threshold too, are
-    chosen on held-out generators and real sources (`select`). With `finetune` the network trains end to
-    end instead (the paper's recipe: BCE, Adam, batch 64, blur/JPEG p=0.1, flips)."""
+    every training image are cached, the heads learn on them (`heads`), and the epoch kept, the threshold
+    too, are chosen on held-out generators and real sources (`select`). With `finetune` the network trains
+    end to end instead (`finetuning`)."""
 
     roots: list[str]
     out: str = "runs/train"
@@ -136,20 +160,11 @@ class TrainConfig:
     # frozen backbone (the default)
     views: int = 2  # augmented views cached per training image
     view_seed: int = 0  # the views' draws: part of the cached data, so `seed` alone varies the heads
-    cache: str | None = None  # descriptor cache folder (default: features.DEFAULT_CACHE)
+    cache: str | None = None  # descriptor cache folder (default: training.descriptor_cache.DEFAULT_CACHE)
     heads: HeadConfig = field(default_factory=HeadConfig)
-    # fine-tuning end to end
+    # end to end
     finetune: bool = False
-    epochs: int = 20
-    warmup_epochs: int = 0  # single-branch epochs on native 224 crops before the fused ones
-    freeze_backbone: bool = False  # in fused epochs: train only projection, fusion and classifier
-    batch_size: int = 64
-    micro_batch: int = 16  # gradient accumulation: batch_size / micro_batch steps per update
-    lr: float = 1e-4
-    plateau_patience: int = 2  # halve the learning rate after this many epochs without improvement
-    early_stop: int = 5  # stop after this many epochs without improvement
-    epoch_size: int | None = None  # samples per epoch (default: every training image once)
-    log_every: int = 10
+    finetuning: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -161,6 +176,7 @@ class TrainConfig:
         augment_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["augment"].items()}
         data["augment"] = AugmentConfig(**augment_fields)
         data["heads"] = HeadConfig(**data.get("heads", {}))
+        data["finetuning"] = FinetuneConfig(**data.get("finetuning", {}))
         return cls(**data)
 
 

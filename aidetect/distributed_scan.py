@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .engine import Detector
-from .formats import prediction_json
 from .inputs import InputItem, display_path
-from .results import Prediction
+from .render.predictions import prediction_json
+from .results import GENERATED, Prediction
 from .resume import ResultsError, done_paths, in_order, interleave, merge_by_path, repair
 from .runtime import World
 
@@ -59,7 +59,7 @@ def _totals(output: Path) -> ScanTotals:
         for line in handle:
             record = json.loads(line)
             totals.count += 1
-            totals.generated += record.get("verdict") == "generated"
+            totals.generated += record.get("verdict") == GENERATED
             totals.failed += record.get("error") is not None
     return totals
 

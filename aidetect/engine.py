@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .config import DEFAULT_MAX_PIXELS, PatchStrategy
-from .decode import DecodedImage, DecodeDataset, Prepare
+from .decode import DecodeDataset, DecodedImage, Prepare
 from .inputs import InputItem
 from .model import FusedDetector, FusedOutput
 from .psm import WINDOWS

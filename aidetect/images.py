@@ -21,7 +21,6 @@ from PIL import Image, ImageOps
 
 from .config import DEFAULT_MAX_PIXELS
 
-
 # Magic numbers of the formats Pillow decodes, to find images by content rather than by name.
 _SIGNATURES: tuple[tuple[int, bytes], ...] = (
     (0, b"\xff\xd8\xff"), (0, b"\x89PNG\r\n\x1a\n"), (0, b"GIF87a"), (0, b"GIF89a"), (0, b"BM"),

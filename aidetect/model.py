@@ -26,7 +26,6 @@ from .fusion import AttentionFusion
 from .psm import random_boxes, rsz448_boxes, select_boxes
 from .transforms import CropSource, crop_patches
 
-
 STANDARDISATION = ("descriptor_mean", "descriptor_std")  # buffers: the descriptors' scaler
 
 

@@ -1,14 +1,16 @@
 """What a scan returns: one `Prediction` per input, its patch `Box`es and, for explanations, its `Evidence`.
 
-Plain dataclasses with no torch in them, so that formatting, reports and programs that only read
+Plain dataclasses with no torch (nor numpy) imported, so that formatting, reports and programs that only read
 results stay light.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 REAL, GENERATED = "real", "generated"
 

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from helpers import run_cli
 from PIL import Image
 
 from aidetect.checkpoint import load_checkpoint
-from helpers import run_cli
 
 OPTIONS = ("--device", "cpu", "--workers", "0", "--no-progress", "--views", "2")
 
@@ -64,7 +64,7 @@ def test_adapt_leaves_out_unreadable_files_and_goes_on(tiny_checkpoint, tmp_path
 
 @pytest.mark.parametrize("count, share, expected", [(8, 0.3, (6, 2)), (20, 0.3, (14, 6)), (10, 0.9, (2, 8))])
 def test_split_holds_out_at_least_two_and_keeps_two(count, share, expected):
-    from aidetect.adapt import split
+    from aidetect.training.adapt import split
 
     refit, held = split(count, share, np.random.default_rng(0))
     assert (len(refit), len(held)) == expected and sorted([*refit, *held]) == list(range(count))

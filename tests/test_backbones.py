@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import shared_file
 from PIL import Image
 
 from aidetect.backbones import BACKBONES, build_backbone, get_backbone_spec
-from helpers import shared_file
 
 
 @pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet50"])

@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import torch
-
-from aidetect.bench import BenchConfig, PeakMemory, run_bench
-from aidetect.benchreport import bench_tables
 from helpers import run_cli, write_image
+
+from aidetect.evaluation.bench import BenchConfig, PeakMemory, run_bench
+from aidetect.render.bench import bench_tables
 
 SMALL = dict(backbone="tiny", device="cpu", repeats=1, sizes=(64, 300), images=2, workers=0, ready_size=256)
 
@@ -33,7 +33,7 @@ def test_scan_ratio_pairs_each_scan_with_a_fused_pass(monkeypatch):
     import time
     from types import SimpleNamespace
 
-    from aidetect import bench
+    from aidetect.evaluation import bench
 
     slow = iter([1, 2, 4])  # a drifting machine: each repeat's pair slowed alike
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import run_cli, write_image
 
-from aidetect.calibrate import calibrate_checkpoint, calibrate_scores, fit_logit_bias, fpr_threshold
 from aidetect.checkpoint import read_checkpoint
 from aidetect.engine import Detector
-from helpers import run_cli, write_image
+from aidetect.evaluation.calibrate import calibrate_checkpoint, calibrate_scores, fit_logit_bias
+from aidetect.evaluation.metrics import fpr_threshold
 
 
 def _sigmoid(z):

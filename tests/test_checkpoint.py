@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import SCAN_OPTIONS, run_cli, write_image
 
 from aidetect.checkpoint import FORMAT, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from aidetect.config import ModelConfig
 from aidetect.model import FusedDetector
-from helpers import SCAN_OPTIONS, run_cli, write_image
 
 
 class _Trap:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import SCAN_OPTIONS, run_cli, scan_json, write_image
 
 

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli, shared_file
 from PIL import Image
 
 from aidetect.checkpoint import load_checkpoint, save_checkpoint
 from aidetect.convert import ConvertError, convert_checkpoint, convert_state_dict, rename, unwrap
 from aidetect.engine import Detector
 from aidetect.model import STANDARDISATION
-from helpers import run_cli, shared_file
 
 
 @pytest.fixture(scope="module")

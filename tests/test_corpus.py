@@ -10,17 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli
 from PIL import Image
 
-from aidetect.corpus import CorpusError, build_corpus
-from aidetect.grids import cut_cells
-from aidetect.corpus_card import ImageRecord, format_size_auc, jpeg_quality
-from aidetect.corpus_manifest import (RESERVED_REPOSITORIES, CutRule, ManifestError, glob_regex, load_manifest,
-                                      parse_manifest)
-from aidetect.corpus_sources import clone_source
-from aidetect.dedup import NearIndex, fingerprint
-
-from helpers import run_cli
+from aidetect.corpus.build import CorpusError, build_corpus
+from aidetect.corpus.card import ImageRecord, format_size_auc, jpeg_quality
+from aidetect.corpus.dedup import NearIndex, fingerprint
+from aidetect.corpus.grids import cut_cells
+from aidetect.corpus.manifest import (
+    RESERVED_REPOSITORIES,
+    CutRule,
+    ManifestError,
+    glob_regex,
+    load_manifest,
+    parse_manifest,
+)
+from aidetect.corpus.sources import clone_source
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
            "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z"}
@@ -390,7 +395,7 @@ def test_bias_check_on_files_and_on_aligned_views(tmp_path):
     import dataclasses
     import json
 
-    from aidetect.corpus_card import CARD_NAME, ImageRecord
+    from aidetect.corpus.card import CARD_NAME, ImageRecord
 
     rng = np.random.default_rng(0)
     images = []

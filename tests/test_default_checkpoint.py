@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from helpers import SCAN_OPTIONS, run_cli, shared_file
 from sklearn.metrics import average_precision_score
 
 from aidetect.checkpoint import ENV_VAR, default_weights_path, read_checkpoint, resolve_weights
 from aidetect.engine import Detector
-from helpers import SCAN_OPTIONS, run_cli, shared_file
 
 
 @pytest.fixture()

@@ -7,13 +7,13 @@ import time
 import numpy as np
 import pytest
 import torch
+from helpers import write_image
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from aidetect import Detector
-from aidetect.transforms import global_view
 from aidetect.images import load_image
-from helpers import write_image
+from aidetect.transforms import global_view
 
 SIZES = [(224, 224), (300, 200), (150, 400), (640, 480), (1, 1), (37, 1500)]  # width x height
 

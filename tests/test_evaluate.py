@@ -8,13 +8,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers import noise_pixels, run_cli, write_image
 from PIL import Image
 
 from aidetect.datasets import find_sets
 from aidetect.engine import Detector
-from aidetect.evaluate import evaluate, predict_files, sweep_perturbations
-from aidetect.perturb import Perturbation, gaussian_blur, jpeg_roundtrip
-from helpers import noise_pixels, run_cli, write_image
+from aidetect.evaluation.evaluate import evaluate, predict_files, sweep_perturbations
+from aidetect.evaluation.perturb import Perturbation, gaussian_blur, jpeg_roundtrip
 
 OPTIONS = ("--device", "cpu", "--workers", "0", "--no-progress")
 

@@ -10,17 +10,26 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import SCAN_OPTIONS, noise_pixels, run_cli, write_image
 from PIL import Image
 from torch import nn
 
 from aidetect.checkpoint import CheckpointInfo
-from aidetect.engine import Detector
-from aidetect.explain import (HEAT_ALPHA, PATCH_COLOURS, colourise, display_scale, explain_inputs, heat_values,
-                              layout, output_names, render)
-from aidetect.inputs import InputItem
 from aidetect.config import ModelConfig
+from aidetect.engine import Detector
+from aidetect.explain import (
+    HEAT_ALPHA,
+    PATCH_COLOURS,
+    colourise,
+    display_scale,
+    explain_inputs,
+    heat_values,
+    layout,
+    output_names,
+    render,
+)
+from aidetect.inputs import InputItem
 from aidetect.model import FusedDetector
-from helpers import SCAN_OPTIONS, noise_pixels, run_cli, write_image
 
 HOT = (2, 4)  # row, column of the hot cell on the 7 x 7 feature map
 WIDTH, HEIGHT = 600, 400  # landscape: the global view sees the central 400 x 400 square, x from 100

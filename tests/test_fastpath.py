@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import write_image
 
 from aidetect import Detector
 from aidetect.decode import CandidateCrops, DecodeDataset
-from aidetect.transforms import INPUT_SIZE, crop_patches
 from aidetect.psm import candidate_boxes, select_boxes
-from helpers import write_image
+from aidetect.transforms import INPUT_SIZE, crop_patches
 
 # width x height: two large enough for the candidate path (one a strip barely taller than a patch),
 # and small ones that travel whole

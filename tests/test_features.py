@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import write_image
 from PIL import Image
 
-import aidetect.features as features
+import aidetect.training.descriptor_cache as features
 from aidetect.checkpoint import CheckpointInfo
 from aidetect.config import AugmentConfig, ModelConfig
 from aidetect.engine import Detector
-from aidetect.features import ViewRecipe, extract
-from aidetect.heads import logits_of
 from aidetect.model import FusedDetector
-from helpers import write_image
+from aidetect.training.descriptor_cache import ViewRecipe, extract
+from aidetect.training.head_fit import logits_of
 
 
 @pytest.fixture()

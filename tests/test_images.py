@@ -8,11 +8,10 @@ import time
 import cv2
 import numpy as np
 import pytest
+from helpers import corrupt_png_chunk, exif_rotated_jpeg, huge_png_header, noise_pixels, truncated_jpeg, write_image
 from PIL import Image
 
 from aidetect.images import ImageError, load_image, looks_like_image, to_rgb_array
-from helpers import (corrupt_png_chunk, exif_rotated_jpeg, huge_png_header, noise_pixels, truncated_jpeg,
-                      write_image)
 
 
 def _error(path, **options) -> str:

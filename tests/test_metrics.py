@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aidetect.metrics import balanced_ap, best_threshold, mean_metrics, set_metrics, summarise
+from aidetect.evaluation.metrics import balanced_ap, best_threshold, mean_metrics, set_metrics, summarise
 
 
 def test_set_metrics_by_hand():

@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
+from helpers import shared_file
 
 from aidetect.psm import select_boxes
-from helpers import shared_file
 
 
 def _cases():

@@ -11,9 +11,8 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from helpers import SCAN_OPTIONS, run_cli, write_image
+from PIL import Image
 
 CHROMIUM = Path(os.environ.get("AIDETECT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -96,7 +95,7 @@ def test_report_lists_every_image_with_working_links(scanned):
 
 
 def test_histogram_counts_every_readable_image(scanned):
-    from aidetect.report import histogram_svg
+    from aidetect.render.html_report import histogram_svg
 
     out, doc = scanned
     svg = (out / "index.html").read_text(encoding="utf-8")

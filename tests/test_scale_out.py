@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import SCAN_OPTIONS, run_cli, write_image
 
 from aidetect.distributed_scan import part_path, scan_to_jsonl
-from aidetect.runtime import World
 from aidetect.engine import Detector
 from aidetect.inputs import iter_inputs
 from aidetect.resume import ResultsError, in_order, interleave, merge_by_path, repair
-from helpers import SCAN_OPTIONS, run_cli, write_image
+from aidetect.runtime import World
 
 
 @pytest.fixture(scope="module")

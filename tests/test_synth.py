@@ -8,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli, truncated_jpeg
 from PIL import Image, JpegImagePlugin
 
-from aidetect.synth.autoencoders import AUTOENCODERS, build_autoencoder
 from aidetect.datasets import FAKE, REAL, labelled_images
 from aidetect.images import load_image
+from aidetect.synth.autoencoders import AUTOENCODERS, build_autoencoder
 from aidetect.synth.build import _pair_statistics, find_reals, reconstruct, save_like, synthesize
 from aidetect.synth.config import FitConfig, SynthConfig
 from aidetect.synth.fit import fit_autoencoder
-
-from helpers import run_cli, truncated_jpeg
 
 
 def smooth_photo(width: int, height: int, seed: int) -> np.ndarray:

@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 from PIL import Image
 
-from aidetect.bench import photo_like
+from aidetect.evaluation.bench import photo_like
 from aidetect.synth.autoencoders import AUTOENCODERS, WeightsError, build_autoencoder, default_archs, load_pretrained
 from aidetect.synth.build import _unit, find_reals, reconstruct, synthesize
 from aidetect.synth.config import FitConfig, SynthConfig
 from aidetect.synth.fit import psnr
 from aidetect.synth.taesd import TinyAutoencoder
-
-from helpers import run_cli
 
 FILES = ("taef2_encoder.pth", "taef2_decoder.pth")
 TAEF2 = Path(os.environ.get("AIDETECT_TAEF2", Path(__file__).resolve().parents[2] / "taef2"))

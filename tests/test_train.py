@@ -14,10 +14,10 @@ import torch
 import torch.multiprocessing as mp
 from PIL import Image
 
-from aidetect.augment import augment
-from aidetect.config import AugmentConfig, ModelConfig, TrainConfig
+from aidetect.config import AugmentConfig, FinetuneConfig, ModelConfig, TrainConfig
 from aidetect.datasets import epoch_indices
-from aidetect.train import STATE_NAME, Trainer
+from aidetect.training.augment import augment
+from aidetect.training.train import STATE_NAME, Trainer
 
 
 def make_layout(root: Path, per_class: int = 6) -> Path:
@@ -34,10 +34,14 @@ def make_layout(root: Path, per_class: int = 6) -> Path:
 
 
 def tiny_config(root: Path, out: Path, **changes) -> TrainConfig:
+    """A run of a tiny model; `changes` set fields of its TrainConfig or of its FinetuneConfig."""
+    fine_fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    fine = FinetuneConfig(**{"epochs": 2, "batch_size": 8, "micro_batch": 4,
+                             **{k: v for k, v in changes.items() if k in fine_fields}})
     config = TrainConfig(roots=[str(root)], out=str(out), model=ModelConfig(backbone="tiny"), pretrained=False,
-                         epochs=2, batch_size=8, micro_batch=4, workers=0, val_fraction=0.2, seed=3,
+                         workers=0, val_fraction=0.2, seed=3, finetuning=fine,
                          augment=AugmentConfig(blur_prob=0.5, jpeg_prob=0.5, reencode_prob=0.5, crop=(48, 64)))
-    return dataclasses.replace(config, **changes)
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if k not in fine_fields})
 
 
 def weights_of(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -91,7 +95,7 @@ def test_training_batches_and_the_engine_give_the_same_output(tmp_path):
     on the same images and weights give the same probabilities and boxes."""
     from aidetect.checkpoint import CheckpointInfo
     from aidetect.engine import Detector
-    from aidetect.train import TrainImages, collate
+    from aidetect.training.train import TrainImages, collate
 
     rng = np.random.default_rng(0)
     for label in ("0_real", "1_fake"):  # square: the training crop is then the whole image
@@ -127,7 +131,7 @@ def test_resume_continues_exactly(tmp_path):
     first = Trainer(tiny_config(root, tmp_path / "split", epochs=1))
     first.fit()
     resumed = Trainer.resume(tmp_path / "split" / STATE_NAME)
-    resumed.config.epochs = 2
+    resumed.config.finetuning = dataclasses.replace(resumed.config.finetuning, epochs=2)
     resumed.fit()
     assert resumed.epoch == straight.epoch == 2
     a, b = weights_of(straight), weights_of(resumed)
@@ -177,7 +181,7 @@ def make_heldout(root: Path) -> Path:
 def test_frozen_training_chooses_on_held_out_generators(tmp_path):
     from aidetect.checkpoint import load_checkpoint
     from aidetect.config import HeadConfig
-    from aidetect.train import train_frozen
+    from aidetect.training.train import train_frozen
 
     config = tiny_config(make_layout(tmp_path / "data"), tmp_path / "run", select=str(make_heldout(tmp_path / "held")),
                          views=2, cache=str(tmp_path / "cache"), heads=HeadConfig(epochs=4, batch_size=4, patience=2))

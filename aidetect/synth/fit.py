@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..augment import random_crop
 from ..backbones import build_backbone, get_backbone_spec
 from ..runtime import resolve_device
+from ..training.augment import random_crop
 from .autoencoders import AUTOENCODERS, Autoencoder, build_autoencoder
 from .config import FitConfig
 

@@ -13,10 +13,9 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
-from rich.table import Table
 
 # The IJG (libjpeg) luminance table at quality 50; quality q scales it by 5000/q (q < 50) or 200-2q percent.
 IJG_LUMINANCE = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -196,58 +195,12 @@ def make_card(records: Sequence[ImageRecord], skipped: Sequence[Skipped], header
     }
 
 
-def _formats(formats: Mapping[str, int]) -> str:
-    return " ".join(f"{name} {count}" for name, count in formats.items())
-
-
-def _quality(stats: dict | None) -> str:
-    return "-" if not stats else f"{stats['median']} [{stats['min']}-{stats['max']}]"
-
-
-def card_tables(card: dict) -> Iterable[Table]:
-    """The card for a terminal: one row per split x source x generator, then per split and class."""
-    table = Table(title="corpus: per source and generator")
-    for column in ("split", "source", "generator", "class", "images", "formats", "JPEG q", "median size", "MP range", "licence"):
-        table.add_column(column, justify="right" if column in ("images", "JPEG q", "MP range") else "left", overflow="fold")
-    for group in card["groups"]:
-        mp = group["megapixels"]
-        table.add_row(group["split"], group["source"], group["generator"] or "-", group["class"], str(group["count"]),
-                      _formats(group["formats"]), _quality(group["jpeg_quality"]),
-                      f"{group['width']['median']}x{group['height']['median']}", f"{mp['min']}-{mp['max']}",
-                      group["licence"])
-    yield table
-    totals = Table(title="per split and class")
-    for column in ("split", "class", "images", "formats", "JPEG q", "median size", "MP range"):
-        totals.add_column(column)
-    for row in card["by_class"]:
-        mp = row["megapixels"]
-        totals.add_row(row["split"], row["class"], str(row["count"]), _formats(row["formats"]),
-                       _quality(row["jpeg_quality"]), f"{row['width']['median']}x{row['height']['median']}",
-                       f"{mp['min']}-{mp['max']}")
-    yield totals
-    dropped = Table(title="left out, per source")
-    dropped.add_column("source")
-    dropped.add_column("reasons")
-    for source, counts in card["dropped"].items():
-        dropped.add_row(source, ", ".join(f"{reason} {count}" for reason, count in counts.items()))
-    yield dropped
-    bias = card["bias_check"]
-    check = Table(title=f"can format and size alone tell real from fake? ROC AUC, {bias.get('folds', '-')}-fold, "
-                        f"{bias['split']} split (0.5: no)")
-    for column in ("classifier", "features", "AUC"):
-        check.add_column(column)
-    for features, auc in bias.get("gradient_boosting_auc", {}).items():
-        check.add_row("gradient boosting", features, str(auc))
-    if "logistic_regression_auc" in bias:
-        check.add_row("logistic regression", "format and size", str(bias["logistic_regression_auc"]))
-    yield check
-
-
 def write_card_text(card: dict, path) -> None:
     """The card's tables as plain text, beside corpus.json."""
     from rich.console import Console
 
-    from .atomic import atomic_open
+    from ..atomic import atomic_open
+    from ..render.corpus import card_tables
 
     with atomic_open(path, "w", encoding="utf-8") as handle:
         console = Console(file=handle, width=200, no_color=True)

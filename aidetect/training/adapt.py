@@ -21,12 +21,12 @@ from typing import Callable
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from .calibrate import fpr_threshold
-from .checkpoint import file_sha256, load_checkpoint, save_checkpoint
-from .config import AdaptConfig, AugmentConfig
-from .features import ViewRecipe, extract
-from .heads import fit_heads, probabilities
-from .inputs import iter_inputs
+from ..checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from ..config import AdaptConfig, AugmentConfig
+from ..evaluation.metrics import fpr_threshold
+from ..inputs import iter_inputs
+from .descriptor_cache import ViewRecipe, extract
+from .head_fit import fit_heads, probabilities
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .corpus_manifest import Source
+from .manifest import Source
 
 GIT_TIMEOUT_S = 3600  # a clone of the largest source takes minutes; never hang for ever
 # No password prompt, and no fetching of the objects a partial snapshot lacks: a build reads what

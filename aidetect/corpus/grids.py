@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .corpus_manifest import CutRule
+from .manifest import CutRule
 
 
 def _flat(line: np.ndarray, tolerance: int = 8, share: float = 0.95) -> bool:

@@ -1,18 +1,23 @@
-"""Rendering predictions: a rich table for people; JSON, JSON lines and CSV for programs."""
+"""Predictions for people and programs: a rich table; one JSON document, JSON lines (streamed) or CSV.
+
+`write_predictions` writes a stream in any of them, so the CLI, a resumable scan and a Python caller
+share one implementation of each format."""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
-from typing import Iterable, TextIO
+from typing import Iterable, Iterator, TextIO
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .results import Prediction
+from ..config import OutputFormat
+from ..results import GENERATED, Prediction
 
 CSV_FIELDS = ["path", "probability", "verdict", "threshold", "width", "height", "boxes", "error"]
+TABLE_WIDTH = 160  # a table written to a file, or piped, keeps whole rows
 
 
 def prediction_json(prediction: Prediction) -> str:
@@ -40,12 +45,6 @@ def write_csv(predictions: Iterable[Prediction], handle: TextIO) -> None:
         writer.writerow(csv_row(prediction))
 
 
-def csv_text(predictions: Iterable[Prediction]) -> str:
-    buffer = io.StringIO()
-    write_csv(predictions, buffer)
-    return buffer.getvalue()
-
-
 def results_table(predictions: list[Prediction], title: str | None = None) -> Table:
     """Path, probability, verdict, size and the strongest patch; errors in the verdict column."""
     table = Table(title=title, show_lines=False)
@@ -58,8 +57,28 @@ def results_table(predictions: list[Prediction], title: str | None = None) -> Ta
         if not p.ok:
             table.add_row(Text(p.path), "", Text(f"error: {p.error}", style="red"), "", "")
             continue
-        colour = "red" if p.verdict == "generated" else "green"
+        colour = "red" if p.verdict == GENERATED else "green"
         top = p.boxes[0] if p.boxes else None
         table.add_row(Text(p.path), f"{p.probability:.3f}", Text(p.verdict, style=colour), f"{p.width}x{p.height}",
                       f"{top.x0},{top.y0},{top.x1},{top.y1}" if top else "")
     return table
+
+
+def write_predictions(predictions: Iterable[Prediction], fmt: OutputFormat, handle: TextIO, checkpoint: dict,
+                      console: Console | None = None) -> Iterator[Prediction]:
+    """Write `predictions` to `handle` in `fmt`, yielding each one as it is consumed. JSON lines go out one by
+    one as they come; the other formats need the whole list and are written at the end. A table goes to
+    `console` when one is given (the terminal's), else to `handle` at a fixed width without colour."""
+    done: list[Prediction] = []
+    for prediction in predictions:
+        done.append(prediction)
+        if fmt is OutputFormat.jsonl:
+            handle.write(prediction_json(prediction) + "\n")
+            handle.flush()
+        yield prediction
+    if fmt is OutputFormat.table:
+        (console or Console(file=handle, width=TABLE_WIDTH, no_color=True)).print(results_table(done))
+    elif fmt is OutputFormat.json:
+        handle.write(json_document(done, checkpoint))
+    elif fmt is OutputFormat.csv:
+        write_csv(done, handle)

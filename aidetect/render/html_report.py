@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 from urllib.parse import quote
 
-from .atomic import atomic_open
-from .engine import Detector
-from .explain import Explained, explain_inputs
-from .inputs import InputItem
-from .results import GENERATED, Prediction
+from ..atomic import atomic_open
+from ..explain import Explained
+from ..results import GENERATED, REAL, Prediction
 
 THUMB_SIDE = 128
 BINS = 20
@@ -37,16 +35,14 @@ class Row:
 
 
 class ScanReport:
-    """Collects a scan's results while they stream by, then writes DIR/index.html."""
+    """Collects the results of an explain stream (`explain.explain_inputs` into `explain_dir`) while they pass
+    by, then writes DIR/index.html. It runs no model: the caller drives the stream."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = Path(out_dir)
+        self.explain_dir = self.out_dir / EXPLAIN_DIR  # where the explain stream must write, for the links
         self.rows: list[Row] = []
         self.errors: list[Prediction] = []
-
-    def scan(self, detector: Detector, items: Sequence[InputItem]) -> Iterator[Prediction]:
-        """Run `detector` over `items` with explanations into DIR/explain/, yielding each prediction."""
-        yield from self.collect(explain_inputs(detector, items, self.out_dir / EXPLAIN_DIR))
 
     def collect(self, results: Iterable[Explained]) -> Iterator[Prediction]:
         """Record each result (writing its thumbnail) and pass its prediction on."""
@@ -88,7 +84,7 @@ def histogram_svg(probabilities: Sequence[float], threshold: float, bins: int = 
     for k, count in enumerate(counts):
         low, high = k / bins, (k + 1) / bins
         bar_h = plot_h * count / peak
-        kind = "generated" if (low + high) / 2 >= threshold else "real"
+        kind = GENERATED if (low + high) / 2 >= threshold else REAL
         parts.append(f'<rect class="bar {kind}" x="{left + k * bar_w + 1:.1f}" y="{top + plot_h - bar_h:.1f}" '
                      f'width="{bar_w - 2:.1f}" height="{bar_h:.1f}" data-count="{count}">'
                      f'<title>{low:.2f} to {high:.2f}: {count} image{"s" if count != 1 else ""}</title></rect>')

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .config import AugmentConfig
-from .perturb import gaussian_blur, jpeg_roundtrip
-from .transforms import INPUT_SIZE
+from ..config import AugmentConfig
+from ..evaluation.perturb import gaussian_blur, jpeg_roundtrip
+from ..transforms import INPUT_SIZE
 
 
 def random_crop(image: np.ndarray, rng: np.random.Generator, sides: tuple[int, int] | None) -> np.ndarray:

@@ -35,15 +35,23 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_open
-from .corpus_card import (CARD_NAME, CARD_TEXT_NAME, ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make_card,
-                          write_card_text)
-from .corpus_manifest import CutRule, Entry, Manifest, Source
-from .corpus_sources import RepoFile, SourceCopy, SourceMissing, clone_source, list_files, locate_source, read_files
+from ..atomic import atomic_open
+from ..images import ImageError, load_image
+from ..inputs import iter_inputs
+from .card import (
+    CARD_NAME,
+    CARD_TEXT_NAME,
+    ERROR_REASONS,
+    ImageRecord,
+    Skipped,
+    jpeg_quality,
+    make_card,
+    write_card_text,
+)
 from .dedup import NEAR_DIFFERENCE, NEAR_DISTANCE, Fingerprint, NearIndex, fingerprint, pixel_sha256
 from .grids import cut_cells
-from .images import ImageError, load_image
-from .inputs import iter_inputs
+from .manifest import CutRule, Entry, Manifest, Source
+from .sources import RepoFile, SourceCopy, SourceMissing, clone_source, list_files, locate_source, read_files
 
 BATCH = 32  # files read and decoded ahead of the sequential deduplication
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif"}
@@ -379,7 +387,7 @@ def _write(root: Path, manifest: Manifest, source: Source, item: _Planned, origi
 
 def _header(manifest: Manifest, copies: list[SourceCopy], missing: list[str], excluded: dict[str, int],
             near_distance: int, near_difference: float) -> dict:
-    from . import __version__
+    from .. import __version__
 
     return {
         "manifest": str(manifest.path),

@@ -13,9 +13,9 @@ from typing import Sequence
 
 from rich.table import Table
 
-from .atomic import atomic_open
-from .evaluate import EvalResult
-from .metrics import Metrics
+from ..atomic import atomic_open
+from ..evaluation.evaluate import EvalResult
+from ..evaluation.metrics import Metrics
 
 CSV_FIELDS = ["jpeg_quality", "blur_sigma", "row", "name", "n_sets", "n_real", "n_fake", "ap", "auc", "accuracy",
               "real_accuracy", "fake_accuracy", "best_accuracy", "best_threshold"]

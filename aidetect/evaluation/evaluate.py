@@ -12,11 +12,11 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .datasets import ImageSet
-from .engine import Detector
+from ..datasets import ImageSet
+from ..engine import Detector
+from ..results import Prediction
 from .metrics import Report, summarise
 from .perturb import BLUR_SWEEP, JPEG_SWEEP, Perturbation
-from .results import Prediction
 
 Progress = Callable[[int], None]
 

@@ -29,15 +29,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import CheckpointInfo, load_checkpoint
-from .config import BenchConfig, ModelConfig
-from .decode import DecodedImage
-from .engine import Detector
-from .inputs import iter_inputs
-from .model import FusedDetector
-from .psm import NUM_PATCHES
-from .results import Prediction
-from .transforms import INPUT_SIZE
+from ..checkpoint import CheckpointInfo, load_checkpoint
+from ..config import BenchConfig, ModelConfig
+from ..decode import DecodedImage
+from ..engine import Detector
+from ..inputs import iter_inputs
+from ..model import FusedDetector
+from ..psm import NUM_PATCHES
+from ..results import Prediction
+from ..transforms import INPUT_SIZE
 
 MIN_TIMED_IMAGES = 8
 

@@ -10,7 +10,6 @@ checkpoint's metadata (`threshold`, `logit_bias`), which the engine already appl
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,14 +17,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .checkpoint import file_sha256, load_checkpoint, save_checkpoint
-from .engine import Detector
+from ..checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from ..engine import Detector
+from ..inputs import iter_inputs
+from ..results import Prediction
 from .evaluate import Progress, predict_files
-from .inputs import iter_inputs
-from .results import Prediction
-
-# Engine probabilities are rounded to 6 decimals: 0 and 1 stand for anything within half a unit.
-_EPS = 5e-7
+from .metrics import PROBABILITY_UNIT, fpr_threshold
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ class Calibration:
 
 
 def logits_of(probabilities: Sequence[float]) -> np.ndarray:
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), _EPS, 1 - _EPS)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), PROBABILITY_UNIT, 1 - PROBABILITY_UNIT)
     return np.log(p) - np.log1p(-p)
 
 
@@ -68,25 +65,6 @@ def fit_logit_bias(real_logits: np.ndarray, fake_logits: np.ndarray) -> float:
         middle = 0.5 * (low + high)
         low, high = (middle, high) if gradient(middle) < 0 else (low, middle)
     return 0.5 * (low + high)
-
-
-def fpr_threshold(real_scores: Sequence[float], target_fpr: float, fake_scores: Sequence[float] = ()) -> float:
-    """The lowest threshold (flag when score >= threshold) that flags at most `target_fpr` of the reals.
-    It sits halfway between the highest real that must stay unflagged and the next higher score of
-    any image, so that no fake above that real is lost and the cut does not lie on an image's score
-    (with no higher score: one rounding unit of the engine's probabilities above it)."""
-    if not 0.0 <= target_fpr <= 1.0:
-        raise ValueError(f"target FPR must lie between 0 and 1, got {target_fpr}")
-    reals = np.sort(np.asarray(real_scores, dtype=np.float64))[::-1]
-    if not reals.size:
-        raise ValueError("choosing a threshold needs real images")
-    allowed = math.floor(target_fpr * reals.size + 1e-9)
-    if allowed >= reals.size:
-        return 0.0
-    kept = reals[allowed]  # the highest real that must not be flagged
-    scores = np.concatenate((reals, np.asarray(fake_scores, dtype=np.float64)))
-    higher = scores[scores > kept]
-    return float(0.5 * (kept + higher.min())) if higher.size else min(1.0, float(kept) + 2 * _EPS)
 
 
 def calibrate_scores(real_probabilities: Sequence[float], fake_probabilities: Sequence[float], target_fpr: float,

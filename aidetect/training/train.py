@@ -28,19 +28,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .atomic import atomic_open
+from ..atomic import atomic_open
+from ..checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
+from ..config import AugmentConfig, TrainConfig
+from ..datasets import epoch_indices, group_of, labelled_images
+from ..engine import Detector
+from ..evaluation.metrics import Metrics, set_metrics
+from ..images import ImageError, load_image
+from ..model import FusedDetector
+from ..runtime import World, autocast, backend_for, resolve_device
+from ..transforms import global_view
 from .augment import augment
-from .checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
-from .config import AugmentConfig, TrainConfig
-from .datasets import epoch_indices, group_of, labelled_images
-from .engine import Detector
-from .features import DEFAULT_CACHE, FeatureSet, ViewRecipe, extract
-from .heads import Heldout, Selection, fit_heads, probabilities
-from .images import ImageError, load_image
-from .metrics import Metrics, set_metrics
-from .model import FusedDetector
-from .runtime import World, autocast, backend_for, resolve_device
-from .transforms import global_view
+from .descriptor_cache import DEFAULT_CACHE, FeatureSet, ViewRecipe, extract
+from .head_fit import Heldout, Selection, fit_heads, probabilities
 
 STATE_NAME, BEST_NAME, LOG_NAME = "last_state.pt", "best.pt", "log.jsonl"
 
@@ -157,9 +157,9 @@ class Trainer:
         else:
             self.model = FusedDetector(config.model, pretrained_backbone=config.pretrained)
         self.model.to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.finetuning.lr)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", factor=0.5,
-                                                                    patience=config.plateau_patience)
+                                                                    patience=config.finetuning.plateau_patience)
         self.epoch, self.step, self.best_ap, self.stale = 0, 0, -1.0, 0
 
     def _prepare_data(self) -> None:
@@ -200,17 +200,17 @@ class Trainer:
                 handle.write(json.dumps(record) + "\n")
 
     def _loader(self) -> DataLoader:
-        config = self.config
-        size = config.epoch_size or len(self.samples)
+        config, fine = self.config, self.config.finetuning
+        size = fine.epoch_size or len(self.samples)
         order = epoch_indices(self.groups, self.root_weights, config.seed, self.epoch, size)
         shard = self.world.take(order)
-        return DataLoader(self.dataset, batch_size=config.micro_batch, sampler=shard, collate_fn=collate,
+        return DataLoader(self.dataset, batch_size=fine.micro_batch, sampler=shard, collate_fn=collate,
                           num_workers=config.workers, persistent_workers=False)
 
     def _train_epoch(self) -> float:
-        config = self.config
-        warmup = self.epoch < config.warmup_epochs
-        frozen = config.freeze_backbone and not warmup
+        fine = self.config.finetuning
+        warmup = self.epoch < fine.warmup_epochs
+        frozen = fine.freeze_backbone and not warmup
         self.dataset.epoch, self.dataset.warmup = self.epoch, warmup
         self.model.train()
         self.model.backbone.train(not frozen)
@@ -219,7 +219,7 @@ class Trainer:
         network = self.model
         if self.world.size > 1:
             network = torch.nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=False)
-        accumulate = max(1, config.batch_size // (config.micro_batch * self.world.size))
+        accumulate = max(1, fine.batch_size // (fine.micro_batch * self.world.size))
         loader = self._loader()
         total_loss, seen, started = 0.0, 0, time.time()
         self.optimizer.zero_grad(set_to_none=True)
@@ -238,7 +238,7 @@ class Trainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
-                if self.step % config.log_every == 0:
+                if self.step % fine.log_every == 0:
                     self._log({"step": self.step, "epoch": self.epoch, "loss": total_loss / max(seen, 1),
                                "lr": self.optimizer.param_groups[0]["lr"],
                                "images_per_s": seen * self.world.size / (time.time() - started),
@@ -257,18 +257,18 @@ class Trainer:
 
     def fit(self) -> Metrics | None:
         """Train until the epoch budget or early stopping; returns the best validation metrics."""
-        config = self.config
+        config, fine = self.config, self.config.finetuning
         best_metrics = None
         started = time.time()
-        while self.epoch < config.epochs and self.stale < config.early_stop:
+        while self.epoch < fine.epochs and self.stale < fine.patience:
             loss = self._train_epoch()
             metrics = None
             if self.world.main:
                 self.on_progress("validate", 0, 1)
-                metrics = validate(self.model, self.val_samples, self.device, config.workers, config.micro_batch)
+                metrics = validate(self.model, self.val_samples, self.device, config.workers, fine.micro_batch)
             metrics = self.world.broadcast(metrics)
             improved = metrics.ap > self.best_ap
-            if self.epoch >= config.warmup_epochs:  # the schedule follows the fused model only
+            if self.epoch >= fine.warmup_epochs:  # the schedule follows the fused model only
                 self.scheduler.step(metrics.ap)
                 self.stale = 0 if improved else self.stale + 1
             self.best_ap = max(self.best_ap, metrics.ap)

@@ -17,11 +17,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
-from .calibrate import fpr_threshold
-from .config import HeadConfig
-from .features import FeatureSet
-from .metrics import balanced_ap
-from .model import FusedDetector
+from ..config import HeadConfig
+from ..evaluation.metrics import balanced_ap, fpr_threshold
+from ..model import FusedDetector
+from .descriptor_cache import FeatureSet
 
 
 @dataclass

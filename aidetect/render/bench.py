@@ -8,7 +8,7 @@ import json
 from rich.markup import escape
 from rich.table import Table
 
-from .bench import BenchReport, Rate
+from ..evaluation.bench import BenchReport, Rate
 
 
 def _rate(rate: Rate) -> str:

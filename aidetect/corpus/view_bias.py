@@ -20,11 +20,11 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from .augment import augmented
-from .config import AugmentConfig
-from .corpus_card import ImageRecord
-from .features import view_rng
-from .images import ImageError, load_image
+from ..config import AugmentConfig
+from ..images import ImageError, load_image
+from ..training.augment import augmented
+from ..training.descriptor_cache import view_rng
+from .card import ImageRecord
 
 
 def view_record(record: ImageRecord, path: str, config: AugmentConfig, seed: int = 0) -> ImageRecord:

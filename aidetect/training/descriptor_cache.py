@@ -25,12 +25,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .atomic import atomic_open
+from ..atomic import atomic_open
+from ..checkpoint import CheckpointInfo
+from ..config import AugmentConfig
+from ..engine import Detector
+from ..model import FusedDetector
 from .augment import augment
-from .checkpoint import CheckpointInfo
-from .config import AugmentConfig
-from .engine import Detector
-from .model import FusedDetector
 
 CACHE_FORMAT = 1
 DEFAULT_CACHE = Path(os.environ.get("AIDETECT_CACHE", Path.home() / ".cache" / "aidetect")) / "features"

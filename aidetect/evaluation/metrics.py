@@ -14,11 +14,15 @@ chance level is 0.5 for every generator and a mean over generators means somethi
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+# Engine probabilities are rounded to 6 decimals: 0 and 1 stand for anything within half a unit.
+PROBABILITY_UNIT = 5e-7
 
 POOLED, MEAN, OTHER_FAMILY = "all images", "mean", "other"
 _AVERAGED = ("ap", "auc", "accuracy", "real_accuracy", "fake_accuracy", "best_accuracy")
@@ -142,3 +146,22 @@ def summarise(scored: Mapping[str, tuple[Sequence[int], Sequence[float]]], thres
     return Report(threshold, sets, mean_metrics(MEAN, sets),
                   [mean_metrics(family, rows) for family, rows in sorted(grouped.items())],
                   replace(set_metrics(POOLED, all_labels, all_scores, threshold), n_sets=len(sets)))
+
+
+def fpr_threshold(real_scores: Sequence[float], target_fpr: float, fake_scores: Sequence[float] = ()) -> float:
+    """The lowest threshold (flag when score >= threshold) that flags at most `target_fpr` of the reals.
+    It sits halfway between the highest real that must stay unflagged and the next higher score of
+    any image, so that no fake above that real is lost and the cut does not lie on an image's score
+    (with no higher score: one rounding unit of the engine's probabilities above it)."""
+    if not 0.0 <= target_fpr <= 1.0:
+        raise ValueError(f"target FPR must lie between 0 and 1, got {target_fpr}")
+    reals = np.sort(np.asarray(real_scores, dtype=np.float64))[::-1]
+    if not reals.size:
+        raise ValueError("choosing a threshold needs real images")
+    allowed = math.floor(target_fpr * reals.size + 1e-9)
+    if allowed >= reals.size:
+        return 0.0
+    kept = reals[allowed]  # the highest real that must not be flagged
+    scores = np.concatenate((reals, np.asarray(fake_scores, dtype=np.float64)))
+    higher = scores[scores > kept]
+    return float(0.5 * (kept + higher.min())) if higher.size else min(1.0, float(kept) + 2 * PROBABILITY_UNIT)
