@@ -45,7 +45,7 @@ class Trunk(nn.Module):
     def fold_for_inference(self) -> None:
         """Fold each batch norm into the convolution defined right before it, which it follows in every
         registered backbone (tests/test_backbones.py checks that the outputs stay the same): the same
-        features up to rounding, computed faster (README, "Speed"). Inference only."""
+        features up to rounding, computed faster (README, "Speed and memory"). Inference only."""
         for module in list(self.modules()):
             children = list(module.named_children())
             for (conv_name, conv), (norm_name, norm) in zip(children, children[1:]):

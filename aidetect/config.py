@@ -83,10 +83,8 @@ class AugmentConfig:
     reencode_quality: tuple[int, int] = (70, 100)
     # Side range of a random native-resolution square crop; None: the whole shorter side, at a random
     # place, which is the square the global view of `scan` shows. Small crops hide the image's size
-    # (the corpus's generated images are 256-1024 px squares, its photos every size): with 224-256 and
-    # re-encoding, format and size alone separate the classes of the training views with ROC AUC 0.59,
-    # against 0.92 for whole images re-encoded half the time (`aidetect corpus bias --aligned`; weights/
-    # MODEL_CARD.md, "Recipe probe").
+    # (the corpus's generated images are 256-1024 px squares, its photos every size): `aidetect corpus
+    # bias --aligned` measures how much (README, "Training corpus").
     crop: tuple[int, int] | None = (224, 256)
     # Resampling alignment (not in the paper): downscale both classes alike with this probability,
     # by a factor in `rescale`, so that "was resized" (common for real photos online) is no class cue.
@@ -115,8 +113,8 @@ class AdaptConfig:
     views: int = 4  # augmented views of each refit image (few images: several views each)
     heads: HeadConfig = HeadConfig(epochs=25, batch_size=16, lr=1e-4, weight_decay=1e-2)
     target_fpr: float = 0.05  # the new threshold flags at most this share of the held-out reals
-    # Fewer held-out reals than this make the threshold a rough guess: 2 of them flagged 17-47 % of other
-    # reals, not 5 % (weights/MODEL_CARD.md, adapt); the user is told to calibrate on more.
+    # Fewer held-out reals than this make the threshold a rough guess (README, "Training and adapting"):
+    # the user is told to calibrate on more.
     steady_threshold_reals: int = 20
     seed: int = 0
 

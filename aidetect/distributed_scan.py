@@ -18,7 +18,6 @@ from typing import Callable, Iterator
 
 from .engine import Detector
 from .inputs import InputItem, display_path
-from .render.predictions import prediction_json
 from .results import GENERATED, Prediction
 from .resume import ResultsError, done_paths, in_order, interleave, merge_by_path, repair
 from .runtime import World
@@ -89,7 +88,7 @@ def scan_to_jsonl(detector: Detector, items: list[InputItem], output: Path, worl
     own.parent.mkdir(parents=True, exist_ok=True)
     with open(own, "a" if resume else "w", encoding="utf-8") as handle:
         for prediction in wrap(detector.iter_predict(mine), len(mine)):
-            handle.write(prediction_json(prediction) + "\n")
+            handle.write(prediction.to_json() + "\n")
             handle.flush()  # a kill loses at most the line being written
     names = [display_path(item.path) for item in items]
     if world.size == 1:

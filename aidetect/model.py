@@ -1,4 +1,4 @@
-"""The fused global/local detector network (DESIGN.md, "The model, exactly").
+"""The fused global/local detector network of Ju et al. (ICIP 2022), as the README's "Architecture" describes it.
 
 `FusedDetector.forward` is the one forward pass, for training and inference alike: global views
 -> backbone -> descriptors and final feature map -> patch boxes -> native crops (from the pixels,

@@ -6,6 +6,7 @@ results stay light.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,10 @@ class Prediction:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def to_json(self) -> str:
+        """One line of JSON (the --jsonl format), non-ASCII paths kept as they are."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
 @dataclass

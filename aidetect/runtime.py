@@ -40,7 +40,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def default_workers(device: torch.device) -> int:
     """Decode worker processes when none are asked for: 2, but none on a CPU of 2 cores or fewer, where
-    the workers take the cores the model runs on (README, "Speed", has the measurements)."""
+    the workers take the cores the model runs on (README, "Speed and memory", has the measurements)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 0 if device.type == "cpu" and cores <= 2 else 2
 

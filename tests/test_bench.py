@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import time
 
 import torch
 from helpers import run_cli, write_image
@@ -85,10 +86,15 @@ def test_bench_cli_rejects_bad_lists():
 
 
 def test_peak_memory_counts_child_processes():
-    hold = "import time; x = bytearray(300 * 2**20); print('ready', flush=True); time.sleep(1.0)"
+    """A child holds 300 MB until the sampler has seen it (however slowly a busy machine samples)."""
+    hold = "import sys; x = bytearray(300 * 2**20); print('ready', flush=True); sys.stdin.readline()"
     with PeakMemory(interval=0.02) as memory:
         before = memory.peak
-        child = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline().strip() == "ready"
-        child.wait()
+        for _ in range(3000):  # the sampler's own pace decides; a sampler that misses children never gets there
+            if memory.peak.rss - before.rss > 250 * 2**20 and memory.peak.pss - before.pss > 250 * 2**20:
+                break
+            time.sleep(0.02)
+        child.communicate("\n")
     assert memory.peak.rss - before.rss > 250 * 2**20 and memory.peak.pss - before.pss > 250 * 2**20

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import photo_pixels, run_cli
 from PIL import Image
 
 from aidetect.corpus.build import CorpusError, build_corpus
@@ -29,15 +29,6 @@ from aidetect.corpus.sources import clone_source
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
            "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z"}
-
-
-def photo(width: int = 96, height: int = 80, seed: int = 0) -> np.ndarray:
-    """Smooth, photo-like pixels (noise would not survive resizing as the same picture)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width] / max(width, height)
-    channels = [np.sin(rng.uniform(3, 9) * x + rng.uniform(3, 9) * y * rng.choice([-1, 1]) + rng.uniform(0, 6))
-                for _ in range(3)]
-    return np.clip(np.stack(channels, -1) * 100 + 128 + rng.normal(0, 3, (height, width, 3)), 0, 255).astype(np.uint8)
 
 
 def encode(pixels: np.ndarray, fmt: str = "PNG", **options) -> bytes:
@@ -74,27 +65,27 @@ def real_source(sid: str, repo: str, commit: str, include: str = "**/*", extra: 
             f'[[sources.entries]]\ninclude = "{include}"\n')
 
 
-GRID = photo(4 * 40, 3 * 36, seed=50)  # a 3 x 4 grid of 40 x 36 cells
+GRID = photo_pixels(4 * 40, 3 * 36, seed=50)  # a 3 x 4 grid of 40 x 36 cells
 
 
 @pytest.fixture
 def sources(tmp_path: Path) -> dict:
     """Two repositories in tmp/sources: owner/photos (real: good, duplicate, near-duplicate and bad files)
     and owner/gen (generated: a grid and files named per generator), as bare copies at their commits."""
-    base = photo(seed=1)
+    base = photo_pixels(seed=1)
     real = {
         "img/a.png": encode(base),
         "img/b_copy.png": encode(base),  # the same pixels: exact duplicate
         "img/c_reencoded.jpg": encode(np.asarray(Image.fromarray(base).resize((90, 75))), "JPEG", quality=85),
-        "img/d_other.png": encode(photo(seed=2)),
+        "img/d_other.png": encode(photo_pixels(seed=2)),
         "img/e_empty.png": b"",
-        "img/f_truncated.jpg": encode(photo(seed=3), "JPEG", quality=90)[:300],
+        "img/f_truncated.jpg": encode(photo_pixels(seed=3), "JPEG", quality=90)[:300],
         "img/g_text.png": b"not an image at all\n",
-        "img/h_other.jpg": encode(photo(seed=4), "JPEG", quality=75),
+        "img/h_other.jpg": encode(photo_pixels(seed=4), "JPEG", quality=75),
         "README.md": b"docs, not selected\n",
     }
-    gen = {"grids/m1-grid.png": encode(GRID), "single/m2-0.png": encode(photo(seed=5)),
-           "single/zz-0.png": encode(photo(seed=6))}
+    gen = {"grids/m1-grid.png": encode(GRID), "single/m2-0.png": encode(photo_pixels(seed=5)),
+           "single/zz-0.png": encode(photo_pixels(seed=6))}
     root = tmp_path / "sources"
     commits = {}
     for name, files in (("photos", real), ("gen", gen)):
@@ -208,7 +199,7 @@ def test_a_3x4_grid_comes_back_as_its_12_exact_cells():
 
 def test_a_composite_is_cut_in_its_box_with_gaps_skips_and_letterboxing_trimmed():
     page = np.full((120, 200, 3), 20, np.uint8)  # a dark page with a 2x2 gallery at (100, 10), 4-px gaps
-    panels = [photo(30, 40, seed=10 + i) for i in range(4)]
+    panels = [photo_pixels(30, 40, seed=10 + i) for i in range(4)]
     for i, panel in enumerate(panels):
         x, y = 100 + (i % 2) * 48, 10 + (i // 2) * 52
         page[y:y + 48, x:x + 44] = 240  # a light cell...
@@ -259,7 +250,7 @@ def test_build_writes_the_layout_drops_duplicates_and_bad_files_and_goes_on(sour
 def test_exclude_near_drops_images_close_to_a_protected_folder(sources):
     protected = sources["tmp"] / "test_set"
     protected.mkdir()
-    Image.fromarray(np.asarray(Image.fromarray(photo(seed=2)).resize((70, 60)))).save(protected / "x.jpg", quality=80)
+    Image.fromarray(np.asarray(Image.fromarray(photo_pixels(seed=2)).resize((70, 60)))).save(protected / "x.jpg", quality=80)
     report = build(sources, sources["tmp"] / "corpus", exclude_near=[protected])
     dropped = [s for s in report.skipped if s.reason == "near_excluded"]
     assert [s.origin for s in dropped] == ["img/d_other.png"] and dropped[0].duplicate_of == str(protected / "x.jpg")
@@ -285,19 +276,19 @@ def test_a_missing_source_is_named_before_anything_is_written(sources):
 
 def test_files_are_read_at_the_pinned_commit_not_a_later_one(tmp_path):
     work = tmp_path / "owner" / "photos"  # a clone with a work tree: a later commit is checked out
-    first = commit_files(work, {"a.png": encode(photo(seed=1))})
-    commit_files(work, {"a.png": encode(photo(seed=7)), "new.png": encode(photo(seed=8))}, "later")
+    first = commit_files(work, {"a.png": encode(photo_pixels(seed=1))})
+    commit_files(work, {"a.png": encode(photo_pixels(seed=7)), "new.png": encode(photo_pixels(seed=8))}, "later")
     bare = tmp_path / "bare"
     git(tmp_path, "clone", "-q", "--bare", str(work), str(bare / "owner+photos" / "repo"))
     manifest = load_manifest(manifest_file(tmp_path / "m.toml", real_source("photos", "owner/photos", first)))
     for root in (tmp_path, bare):
         report = build_corpus(manifest, tmp_path / f"out-{root.name}", [root])
         assert [r.origin for r in report.records] == ["a.png"]
-        assert np.array_equal(np.asarray(Image.open(report.out / report.records[0].path)), photo(seed=1))
+        assert np.array_equal(np.asarray(Image.open(report.out / report.records[0].path)), photo_pixels(seed=1))
 
 
 def test_a_copy_without_the_pinned_commit_is_not_used(tmp_path):
-    commit_files(tmp_path / "owner" / "photos", {"a.png": encode(photo())})
+    commit_files(tmp_path / "owner" / "photos", {"a.png": encode(photo_pixels())})
     manifest = load_manifest(manifest_file(tmp_path / "m.toml", real_source("photos", "owner/photos", "d" * 40)))
     with pytest.raises(CorpusError, match="a git copy without commit dddddddddddd"):
         build_corpus(manifest, tmp_path / "out", [tmp_path])
@@ -305,7 +296,7 @@ def test_a_copy_without_the_pinned_commit_is_not_used(tmp_path):
 
 def test_online_clones_a_missing_source(tmp_path):
     work = tmp_path / "upstream"
-    commit = commit_files(work, {"a.png": encode(photo())})
+    commit = commit_files(work, {"a.png": encode(photo_pixels())})
     manifest = load_manifest(manifest_file(tmp_path / "m.toml", real_source("photos", "owner/photos", commit)))
     copy = clone_source(manifest.sources[0], tmp_path / "sources", url=str(work))
     assert copy.git and copy.path == tmp_path / "sources" / "owner+photos" / "repo"
@@ -341,8 +332,8 @@ def test_a_folder_that_is_not_a_corpus_is_never_overwritten(sources):
 def test_generator_named_through_a_json_file_of_the_repository(tmp_path):
     styles = {"My Style!": {"model": "Model A"}, "other": {"model": "Unknown B"}}
     commit = commit_files(tmp_path / "owner" / "styles", {
-        "styles.json": json.dumps(styles).encode(), "images/my_style__person.webp": encode(photo(seed=3), "WEBP"),
-        "images/other_place.webp": encode(photo(seed=4), "WEBP")})
+        "styles.json": json.dumps(styles).encode(), "images/my_style__person.webp": encode(photo_pixels(seed=3), "WEBP"),
+        "images/other_place.webp": encode(photo_pixels(seed=4), "WEBP")})
     source = (f'[[sources]]\nid = "styles"\nrepo = "owner/styles"\ncommit = "{commit}"\nlicence = "CC0"\n'
               'kind = "generated"\n[[sources.entries]]\ninclude = "images/*.webp"\n[sources.entries.generator_from]\n'
               "pattern = '/([^/]+)_(?:person|place)\\.webp$'\nlookup = \"styles.json\"\nfield = \"model\"\n"
@@ -357,13 +348,13 @@ def test_generator_named_through_a_json_file_of_the_repository(tmp_path):
 
 
 def test_near_duplicates_are_a_resized_re_encoded_copy_not_another_picture_or_the_same_layout_recoloured():
-    base = photo(160, 120, seed=1)
+    base = photo_pixels(160, 120, seed=1)
     index = NearIndex()
     index.add(fingerprint(base), "base")
     resized = Image.fromarray(base).resize((120, 90))
     copy = np.asarray(Image.open(io.BytesIO(encode(np.asarray(resized), "JPEG", quality=70))))
     assert index.find(fingerprint(copy)).label == "base"
-    assert index.find(fingerprint(photo(160, 120, seed=2))) is None
+    assert index.find(fingerprint(photo_pixels(160, 120, seed=2))) is None
     recoloured = fingerprint(base[:, :, ::-1])  # the same layout, other colours: what a fixed seed gives
     assert bin(recoloured.phash ^ fingerprint(base).phash).count("1") <= index.max_distance
     assert index.find(recoloured) is None
@@ -371,7 +362,7 @@ def test_near_duplicates_are_a_resized_re_encoded_copy_not_another_picture_or_th
 
 @pytest.mark.parametrize("quality", [30, 75, 95, 100])
 def test_jpeg_quality_is_read_back_from_the_quantisation_tables(quality):
-    image = Image.open(io.BytesIO(encode(photo(), "JPEG", quality=quality)))
+    image = Image.open(io.BytesIO(encode(photo_pixels(), "JPEG", quality=quality)))
     assert jpeg_quality(image.quantization) == quality
 
 

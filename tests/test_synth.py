@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli, truncated_jpeg
+from helpers import photo_pixels, run_cli, truncated_jpeg
 from PIL import Image, JpegImagePlugin
 
 from aidetect.datasets import FAKE, REAL, labelled_images
@@ -19,15 +19,6 @@ from aidetect.synth.config import FitConfig, SynthConfig
 from aidetect.synth.fit import fit_autoencoder
 
 
-def smooth_photo(width: int, height: int, seed: int) -> np.ndarray:
-    """A photo-like image: smooth colour gradients plus mild noise (pure noise is not reconstructible)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width] / max(width, height)
-    channels = [np.sin(6 * x * rng.uniform(0.5, 2) + 4 * y * rng.uniform(0.5, 2) + rng.uniform(0, 6)) for _ in range(3)]
-    pixels = (np.stack(channels, -1) * 90 + 128 + rng.normal(0, 6, (height, width, 3)))
-    return np.clip(pixels, 0, 255).astype(np.uint8)
-
-
 @pytest.fixture
 def real_root(tmp_path: Path) -> Path:
     """A CNNDetection root: six JPEG reals (two qualities, 4:2:0 and 4:4:4), a PNG real, a fake to ignore."""
@@ -35,11 +26,11 @@ def real_root(tmp_path: Path) -> Path:
     for index in range(6):
         folder = root / "0_real" / ("cats" if index % 2 else "dogs")
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(smooth_photo(72 + 8 * index, 64 + 4 * index, index)).save(
+        Image.fromarray(photo_pixels(72 + 8 * index, 64 + 4 * index, index)).save(
             folder / f"img{index}.jpg", quality=60 if index % 2 else 92, subsampling=2 if index < 3 else 0)
-    Image.fromarray(smooth_photo(70, 66, 9)).save(root / "0_real" / "dogs" / "flat.png")
+    Image.fromarray(photo_pixels(70, 66, 9)).save(root / "0_real" / "dogs" / "flat.png")
     (root / "1_fake" / "sd").mkdir(parents=True)
-    Image.fromarray(smooth_photo(64, 64, 7)).save(root / "1_fake" / "sd" / "fake.jpg")
+    Image.fromarray(photo_pixels(64, 64, 7)).save(root / "1_fake" / "sd" / "fake.jpg")
     return root
 
 
@@ -66,27 +57,27 @@ def test_find_reals_takes_only_reals_and_drops_label_folders(real_root):
 def test_reconstruct_keeps_any_size():
     model = build_autoencoder("ldm8")
     for height, width in ((37, 51), (8, 8), (5, 70)):
-        assert reconstruct(model, smooth_photo(width, height, 0)).shape == (height, width, 3)
+        assert reconstruct(model, photo_pixels(width, height, 0)).shape == (height, width, 3)
 
 
 def test_saved_fakes_copy_the_twins_jpeg_tables_and_subsampling(tmp_path):
     for quality, subsampling in ((55, 2), (93, 0)):
         twin = tmp_path / f"twin{quality}.jpg"
-        Image.fromarray(smooth_photo(48, 40, 1)).save(twin, quality=quality, subsampling=subsampling)
-        written = save_like(smooth_photo(48, 40, 2), twin, tmp_path / "fake" / twin.name)
+        Image.fromarray(photo_pixels(48, 40, 1)).save(twin, quality=quality, subsampling=subsampling)
+        written = save_like(photo_pixels(48, 40, 2), twin, tmp_path / "fake" / twin.name)
         with Image.open(twin) as a, Image.open(written) as b:
             assert b.format == "JPEG" and b.quantization == a.quantization
             assert JpegImagePlugin.get_sampling(b) == JpegImagePlugin.get_sampling(a) == subsampling
     png_twin = tmp_path / "twin.png"
-    Image.fromarray(smooth_photo(20, 20, 3)).save(png_twin)
-    written = save_like(smooth_photo(20, 20, 4), png_twin, tmp_path / "fake" / "twin.png")
-    assert np.array_equal(load_image(written), smooth_photo(20, 20, 4))  # lossless twin, lossless fake
+    Image.fromarray(photo_pixels(20, 20, 3)).save(png_twin)
+    written = save_like(photo_pixels(20, 20, 4), png_twin, tmp_path / "fake" / "twin.png")
+    assert np.array_equal(load_image(written), photo_pixels(20, 20, 4))  # lossless twin, lossless fake
 
 
 def test_trivial_statistics_flag_blurred_or_brightened_fakes_and_not_identical_ones():
     import cv2
 
-    reals = [smooth_photo(64, 64, seed) for seed in range(8)]
+    reals = [photo_pixels(64, 64, seed) for seed in range(8)]
     blurred = _pair_statistics([(cv2.GaussianBlur(real, (0, 0), 1.5), real) for real in reals])
     # blurred fakes have less Laplacian energy: that statistic separates them, colour does not
     assert blurred["sharpness_ratio"] < 0.5 and blurred["sharpness_auc"] < 0.1
@@ -99,7 +90,7 @@ def test_trivial_statistics_flag_blurred_or_brightened_fakes_and_not_identical_o
 
 
 def test_training_stops_once_sharp_and_says_when_it_did_not(monkeypatch):
-    photos = [smooth_photo(48, 48, seed) for seed in range(4)]
+    photos = [photo_pixels(48, 48, seed) for seed in range(4)]
     spec = AUTOENCODERS["pixelshuffle"]
     monkeypatch.setitem(AUTOENCODERS, "pixelshuffle", type(spec)(**{**spec.__dict__, "target_psnr": -100.0}))
     easy = FitConfig(crop=16, batch_size=2, check_every=2, max_steps=50, min_sharpness=1e-9)
@@ -164,13 +155,13 @@ def test_unsharp_fakes_stay_out_of_the_training_folders_until_sharp(real_root, t
 
 
 def test_perceptual_family_trains(real_root, tmp_path):
-    _, result = fit_autoencoder("ldm8", [smooth_photo(64, 64, s) for s in range(3)], [smooth_photo(64, 64, 5)],
+    _, result = fit_autoencoder("ldm8", [photo_pixels(64, 64, s) for s in range(3)], [photo_pixels(64, 64, 5)],
                                 FitConfig(crop=16, batch_size=2, max_steps=2, check_every=1))
     assert result.steps == 2 and np.isfinite(result.psnr)
 
 
 def test_adversarial_family_learns_against_the_discriminator_from_its_start_step():
-    photos = [smooth_photo(64, 64, s) for s in range(3)]
+    photos = [photo_pixels(64, 64, s) for s in range(3)]
 
     def decoder_after(**adversarial) -> list[torch.Tensor]:
         config = FitConfig(crop=16, batch_size=2, max_steps=3, check_every=100, **adversarial)

@@ -17,7 +17,8 @@ from helpers import run_cli
 from PIL import Image
 
 from aidetect.evaluation.bench import photo_like
-from aidetect.synth.autoencoders import AUTOENCODERS, WeightsError, build_autoencoder, default_archs, load_pretrained
+from aidetect.synth.autoencoders import AUTOENCODERS, build_autoencoder, default_archs, load_pretrained
+from aidetect.synth.base import WeightsError
 from aidetect.synth.build import _unit, find_reals, reconstruct, synthesize
 from aidetect.synth.config import FitConfig, SynthConfig
 from aidetect.synth.fit import psnr

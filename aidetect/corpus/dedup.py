@@ -19,11 +19,8 @@ from typing import Generic, TypeVar
 import numpy as np
 from PIL import Image
 
-# Chosen by looking at every pair the corpus build flagged (README, "Training corpus"): re-encoded,
-# resized or re-cropped copies differ by 0-4 bits and a thumbnail difference under 3; StyleGAN2
-# style mixes of one picture by up to 6 bits and 10; above 10, the pairs at 6 bits or less were
-# different pictures that share a layout (GLID-3's fixed seed across prompts: 16-49; colour
-# variants of one beetle: 12-16).
+# Chosen by looking at every pair the corpus build flagged; the README ("Training corpus") gives the
+# distances that copies and look-alike pictures showed.
 NEAR_DISTANCE = 6
 NEAR_DIFFERENCE = 10.0
 THUMBNAIL = 32

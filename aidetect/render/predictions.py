@@ -20,10 +20,6 @@ CSV_FIELDS = ["path", "probability", "verdict", "threshold", "width", "height", 
 TABLE_WIDTH = 160  # a table written to a file, or piped, keeps whole rows
 
 
-def prediction_json(prediction: Prediction) -> str:
-    return json.dumps(prediction.to_dict(), ensure_ascii=False)
-
-
 def json_document(predictions: list[Prediction], checkpoint: dict) -> str:
     """One document: the checkpoint used, counts, and every result."""
     errors = sum(1 for p in predictions if not p.ok)
@@ -73,7 +69,7 @@ def write_predictions(predictions: Iterable[Prediction], fmt: OutputFormat, hand
     for prediction in predictions:
         done.append(prediction)
         if fmt is OutputFormat.jsonl:
-            handle.write(prediction_json(prediction) + "\n")
+            handle.write(prediction.to_json() + "\n")
             handle.flush()
         yield prediction
     if fmt is OutputFormat.table:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
 from torch import nn
+
+from .base import Autoencoder, WeightsError
+from .taesd import TinyAutoencoder
 
 WIDE, NARROW = 64, 32  # channels below full resolution, and at full resolution (where convolutions cost most)
 
@@ -42,18 +44,6 @@ def _upsample(kind: str, cin: int, cout: int) -> list[nn.Module]:
     if kind == "transposed":
         return [nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1), _act()]
     return [nn.Upsample(scale_factor=2, mode=kind), _conv(cin, cout), _act()]
-
-
-class Autoencoder(nn.Module):
-    """Encoder to a downsampled code, decoder back to RGB; input and output in [0, 1]. Input sides
-    must be multiples of `factor` (the synthesiser pads)."""
-
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, factor: int) -> None:
-        super().__init__()
-        self.encoder, self.decoder, self.factor = encoder, decoder, factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x * 2 - 1)) * 0.5 + 0.5
 
 
 def _two_step(kind: str, latent: int = 64) -> Autoencoder:
@@ -93,13 +83,7 @@ class AutoencoderSpec:
     source: str = ""  # where those files come from
 
 
-class WeightsError(ValueError):
-    """A pretrained family's weights missing, unreadable or not its architecture's (one line)."""
-
-
 def _taef2() -> Autoencoder:
-    from .taesd import TinyAutoencoder  # imports this module: built on demand
-
     return TinyAutoencoder(latent=32, global_norm=True)
 
 
@@ -115,7 +99,7 @@ AUTOENCODERS: dict[str, AutoencoderSpec] = {
         AutoencoderSpec("pixelshuffle", _pixel_shuffle, False, False, 32.0, "4x, sub-pixel convolution (ESPCN, some SR GANs)"),
         AutoencoderSpec("ldm8", _latent_diffusion, True, True, 26.0,
                         "8x, 64-channel latent, nearest-conv decoder, perceptual + patch-GAN losses (LDM autoencoder)"),
-        # taef2's target is ldm8's: measured here, 28.7-30.3 dB and sharpness 0.97 on held-out corpus crops
+        # taef2's target is ldm8's: an 8x latent (weights/MODEL_CARD.md has what it scored here)
         AutoencoderSpec("taef2", _taef2, False, False, 26.0,
                         "8x, FLUX.2's tiny autoencoder (TAESD, 32-channel latent, nearest-conv decoder), pretrained",
                         ("taef2_encoder.pth", "taef2_decoder.pth"), "github.com/madebyollin/taesd, commit 5cccb12dc720, MIT licence"),

@@ -18,9 +18,8 @@ every layer is local except the GroupNorms, which see a whole latent. So the enc
 up to its latent-resolution blocks, and the decoder from the end of them; those blocks, at 1/64 of
 the pixels, run on the whole latent. Tiles overlap by more than the receptive field of the local
 part (about 8 latent positions either side), and each keeps only its own centre. Memory then
-follows the tile, not the image (measured: 1.4 GB more at the default 1024-pixel tiles, whatever the
-image); time follows the pixels, about 0.5 tera multiply-adds per megapixel plus the tiles' overlaps
-(13-23 s per megapixel on one shared CPU thread here).
+follows the tile, not the image; time follows the pixels, about 0.5 tera multiply-adds per megapixel
+plus the tiles' overlaps (weights/MODEL_CARD.md has what both measured here).
 """
 
 from __future__ import annotations
@@ -31,13 +30,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .autoencoders import Autoencoder, WeightsError
+from .base import Autoencoder, WeightsError
 
 FACTOR = 8  # pixels per latent position, in each direction
 WIDTH = 64  # channels of every hidden layer
 TILE = 128  # latent positions per tile side (1024 pixels)
-MARGIN = 10  # latent positions of overlap on each side of a tile: the local parts see about 8.1 (measured:
-# tiles with 9 give the untiled result bit for bit, with 6 they do not)
+MARGIN = 10  # latent positions of overlap on each side of a tile: more than the local parts' reach (about 8)
 
 
 def _conv(cin: int, cout: int, stride: int = 1, bias: bool = True) -> nn.Conv2d:
@@ -141,7 +139,7 @@ class TinyAutoencoder(Autoencoder):
         return _tiled(self.decoder[DECODER_LOCAL:], features, 1, FACTOR, self.tile, self.margin)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # channels-last: 1.3x faster on a CPU (measured, one thread), same result to 1e-5
+        # channels-last: faster on a CPU, same result to float rounding
         return self.decode(self.encode(x.contiguous(memory_format=torch.channels_last)))
 
     def load_weights(self, encoder_file: str | Path, decoder_file: str | Path) -> dict[str, str]:
