@@ -9,6 +9,7 @@ worker and memory stays bounded whatever the megapixels.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -20,6 +21,7 @@ from torch.utils.data import Dataset
 
 from .images import ImageError, load_image, to_rgb_array
 from .inputs import InputItem, display_path
+from .provenance import Provenance, read_provenance
 from .psm import WINDOWS, candidate_boxes
 from .transforms import FEATURE_SIZE, INPUT_SIZE, Boxes, CropSource, global_view
 
@@ -59,15 +61,17 @@ class DecodedImage:
     view: torch.Tensor | None = None  # 3 x 224 x 224 uint8
     source: torch.Tensor | CropSource | None = None  # 3 x H x W uint8 pixels, or CandidateCrops
     error: str | None = None
+    provenance: Provenance | None = None  # what the file declares about its origin, when asked for
 
     @classmethod
-    def of(cls, index: int, path: str, array: np.ndarray, cut_candidates: bool = False) -> "DecodedImage":
+    def of(cls, index: int, path: str, array: np.ndarray, cut_candidates: bool = False,
+           provenance: Provenance | None = None) -> "DecodedImage":
         """From H x W x 3 uint8 pixels; with `cut_candidates`, a large image keeps only its candidate crops."""
         pixels = torch.from_numpy(array).permute(2, 0, 1)  # 3 x H x W over H x W x 3 memory, no copy
         size = (array.shape[0], array.shape[1])
         if cut_candidates and min(size) >= INPUT_SIZE and CANDIDATE_BYTES < array.size:
-            return cls(index, path, size, global_view(pixels), CandidateCrops.from_pixels(array))
-        return cls(index, path, size, global_view(pixels), pixels)
+            return cls(index, path, size, global_view(pixels), CandidateCrops.from_pixels(array), provenance=provenance)
+        return cls(index, path, size, global_view(pixels), pixels, provenance=provenance)
 
 
 Prepare = Callable[[int, np.ndarray], np.ndarray]
@@ -76,20 +80,24 @@ Prepare = Callable[[int, np.ndarray], np.ndarray]
 class DecodeDataset(Dataset):
     """Decodes one input (a path, an InputItem or a PIL image) per item; runs inside DataLoader workers.
     `prepare(index, pixels)` may change the decoded pixels first (augmentation for cached training
-    features, a perturbation for evaluation); a ValueError it raises is that item's error."""
+    features, a perturbation for evaluation); a ValueError it raises is that item's error. With
+    `provenance`, each file's metadata is read too (no pixels: a few microseconds without metadata), even
+    when its pixels cannot be decoded."""
 
     def __init__(self, items: Sequence[InputItem | Image.Image | str | os.PathLike], max_pixels: int,
-                 cut_candidates: bool = False, prepare: Prepare | None = None) -> None:
+                 cut_candidates: bool = False, prepare: Prepare | None = None, provenance: bool = False) -> None:
         self.items = items
         self.max_pixels = max_pixels
         self.cut_candidates = cut_candidates
         self.prepare = prepare
+        self.provenance = provenance
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> DecodedImage:
         item = self.items[index]
+        provenance = None
         try:
             if isinstance(item, Image.Image):
                 name = display_path(getattr(item, "filename", "")) or f"<image {index}>"
@@ -99,9 +107,11 @@ class DecodeDataset(Dataset):
                 name = display_path(item.path)
                 if item.error:
                     return DecodedImage(index, name, error=item.error)
+                if self.provenance:  # under its printable name, as the prediction's path
+                    provenance = dataclasses.replace(read_provenance(item.path), path=name)
                 array = load_image(item.path, self.max_pixels)
             if self.prepare is not None:
                 array = self.prepare(index, array)
         except (ImageError, ValueError) as exc:
-            return DecodedImage(index, name, error=str(exc))
-        return DecodedImage.of(index, name, array, self.cut_candidates)
+            return DecodedImage(index, name, error=str(exc), provenance=provenance)
+        return DecodedImage.of(index, name, array, self.cut_candidates, provenance)

@@ -11,14 +11,15 @@ a single process resumes by appending to OUTPUT itself.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .engine import Detector
 from .inputs import InputItem, display_path
-from .results import GENERATED, Prediction
+from .results import Prediction, record_label
 from .resume import ResultsError, done_paths, in_order, interleave, merge_by_path, repair
 from .runtime import World
 
@@ -40,7 +41,7 @@ class ScanTotals:
     """Counts over the finished output file (earlier runs' records included)."""
 
     count: int = 0
-    generated: int = 0
+    labels: Counter = field(default_factory=Counter)  # verdict label -> how many
     failed: int = 0
 
 
@@ -58,7 +59,8 @@ def _totals(output: Path) -> ScanTotals:
         for line in handle:
             record = json.loads(line)
             totals.count += 1
-            totals.generated += record.get("verdict") == GENERATED
+            if record.get("error") is None:
+                totals.labels[record_label(record)] += 1
             totals.failed += record.get("error") is not None
     return totals
 

@@ -24,7 +24,8 @@ from .decode import DecodeDataset, DecodedImage, Prepare
 from .inputs import InputItem
 from .model import FusedDetector, FusedOutput
 from .psm import WINDOWS
-from .results import GENERATED, REAL, Box, Evidence, Prediction
+from .provenance import decide
+from .results import Box, Evidence, Prediction
 from .runtime import autocast, autocast_dtype, default_workers, resolve_device
 from .transforms import INPUT_SIZE, view_box
 
@@ -46,13 +47,16 @@ class Detector:
 
     def __init__(self, model: FusedDetector, info: CheckpointInfo, device: str = "auto", batch_size: int | None = None,
                  workers: int | None = None, threshold: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 precision: str = "auto", channels_last: bool | None = None, candidate_crops: bool = True) -> None:
+                 precision: str = "auto", channels_last: bool | None = None, candidate_crops: bool = True,
+                 provenance: bool = True) -> None:
         """batch_size: default 1 on the CPU (fastest there, see the README's speed figures), 16 on
         accelerators; precision: auto (fp32 on CPU, fp16 autocast on CUDA, bf16 on MPS), fp32, bf16 or
         fp16; channels_last: NHWC tensors, default on the CPU (faster there, same probabilities);
         workers: decode processes (None: runtime.default_workers, 2 or none on a small CPU);
         candidate_crops: large images travel from the decode workers as their PSM candidate crops
-        (same results, less memory). The model is moved to the device and layout in place."""
+        (same results, less memory); provenance: read what each file declares about its origin (C2PA,
+        XMP, text chunks, EXIF) and decide each verdict with it (provenance.verdict.decide), else the
+        pixels alone decide. The model is moved to the device and layout in place."""
         self.device = resolve_device(device)
         if batch_size is None:
             batch_size = 1 if self.device.type == "cpu" else 16
@@ -66,6 +70,7 @@ class Detector:
             raise ValueError("workers must be 0 or more")
         self.autocast_dtype = autocast_dtype(self.device, precision)
         self.candidate_crops = candidate_crops
+        self.provenance = provenance
         self.model = model.to(self.device).eval()
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -124,7 +129,7 @@ class Detector:
         # Workers decode the next batches while the model runs on this one: with a single batch there
         # is nothing to overlap, and starting a worker would only delay the answer.
         workers = min(self.workers, math.ceil(len(items) / self.batch_size) - 1)
-        yield from DataLoader(DecodeDataset(items, self.max_pixels, cut, prepare), batch_size=self.batch_size,
+        yield from DataLoader(DecodeDataset(items, self.max_pixels, cut, prepare, self.provenance), batch_size=self.batch_size,
                               num_workers=workers, collate_fn=_as_batch, persistent_workers=False,
                               prefetch_factor=2 if workers else None)
 
@@ -138,7 +143,7 @@ class Detector:
                         ) -> tuple[list[Prediction], list[Evidence | None]]:
         """Predictions (and, with `evidence`, what drove them) for inputs decoded already, in order."""
         good = [d for d in batch if d.error is None]
-        results = {d.index: Prediction(d.path, error=d.error) for d in batch if d.error is not None}
+        results = {d.index: Prediction(d.path, error=d.error, provenance=d.provenance) for d in batch if d.error is not None}
         found: dict[int, Evidence] = {}
         if good:
             views = torch.stack([d.view for d in good]).to(self.device, non_blocking=True).float().div_(255)
@@ -158,8 +163,10 @@ class Detector:
         sizes = _PSM_PATCH_SIZES if self.model.config.patches == PatchStrategy.psm else [INPUT_SIZE] * len(boxes)
         found = [Box(left, top, right, bottom, size, None if np.isnan(score) else round(float(score), 6))
                  for (top, left, bottom, right), size, score in zip(boxes, sizes, scores)]
-        verdict = GENERATED if probability >= self.threshold else REAL
-        return Prediction(decoded.path, round(probability, 6), verdict, self.threshold, int(width), int(height), found)
+        probability = round(probability, 6)
+        verdict = decide(decoded.provenance, probability, self.threshold)
+        return Prediction(decoded.path, probability, verdict, self.threshold, int(width), int(height), found,
+                          provenance=decoded.provenance)
 
 
 def _evidence(out: FusedOutput, i: int, size: tuple[int, int]) -> Evidence:

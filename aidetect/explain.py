@@ -242,7 +242,8 @@ def _caption(draw: ImageDraw.ImageDraw, geometry: Layout, prediction: Prediction
              checkpoint: str) -> None:
     width = geometry.canvas[0] - 2 * MARGIN
     lines = [
-        (16, f"P(generated) = {prediction.probability:.3f}:  {prediction.verdict}  (threshold {prediction.threshold:.3f})"),
+        (16, f"{prediction.label} ({prediction.verdict.basis}, {prediction.verdict.strength})  ·  P(generated) = "
+             f"{prediction.probability:.3f}  (threshold {prediction.threshold:.3f})"),
         (13, _fit(f"{prediction.path}  ·  {prediction.width}x{prediction.height}, shown at {geometry.scale:.3g}x  ·  "
                   f"checkpoint {checkpoint}", 13, width)),
         (13, _fit(f"solid: 224 px patch, dashed: 112 px; number · attention of the decision to the patch "

@@ -1,4 +1,5 @@
-"""What a scan returns: one `Prediction` per input, its patch `Box`es and, for explanations, its `Evidence`.
+"""What a scan returns: one `Prediction` per input, its `Verdict`, its patch `Box`es and, for explanations,
+its `Evidence`.
 
 Plain dataclasses with no torch (nor numpy) imported, so that formatting, reports and programs that only read
 results stay light.
@@ -13,7 +14,30 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-REAL, GENERATED = "real", "generated"
+    from .provenance.evidence import Provenance
+
+# Verdict labels. None of them says a file is authentic: nothing here can prove that.
+GENERATED = "generated"
+AI_EDITED = "ai-edited"
+NO_SIGN = "no sign of generation"
+UNDETERMINED = "undetermined"  # no provenance and no pixel result
+FLAGGED = (GENERATED, AI_EDITED)
+
+
+@dataclass
+class Verdict:
+    """The decision for one file, by precedence (provenance.verdict.decide): a signed declaration first,
+    then unsigned metadata, then the pixel detector. `basis` says which evidence decided, `strength` how
+    far it can be trusted, `sentence` says so in words."""
+
+    label: str
+    basis: str  # "signed-declaration", "tampered-manifest", "unsigned-metadata" or "pixels"
+    strength: str  # "strong", "moderate", "weak", or "none" when nothing was known
+    sentence: str
+    disagreement: str | None = None  # provenance and pixels disagree: what each said
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -30,20 +54,30 @@ class Box:
 
 @dataclass
 class Prediction:
-    """The result for one input: a probability and its evidence, or an error."""
+    """The result for one input: the pixel detector's probability, the verdict and their evidence, or an error.
+    `provenance` is what the file declares about its origin (None when not read)."""
 
     path: str
-    probability: float | None = None
-    verdict: str | None = None
+    probability: float | None = None  # the pixel detector's P(generated)
+    verdict: Verdict | None = None
     threshold: float | None = None
     width: int | None = None
     height: int | None = None
     boxes: list[Box] = field(default_factory=list)
     error: str | None = None
+    provenance: Provenance | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def label(self) -> str | None:
+        return self.verdict.label if self.verdict else None
+
+    @property
+    def flagged(self) -> bool:
+        return self.label in FLAGGED
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,3 +99,10 @@ class Evidence:
     attention: np.ndarray
     crops: np.ndarray
     view_box: tuple[int, int, int, int]
+
+
+def record_label(record: dict) -> str | None:
+    """The verdict label of a result record (`Prediction.to_dict()`, read back from JSON lines); files
+    written before verdicts had a basis held the label alone."""
+    verdict = record.get("verdict")
+    return verdict.get("label") if isinstance(verdict, dict) else verdict

@@ -16,16 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import (
-    SCAN_OPTIONS,
-    corrupt_png_chunk,
-    exif_rotated_jpeg,
-    huge_png_header,
-    run_cli,
-    scan_json,
-    truncated_jpeg,
-    write_image,
-)
+from helpers import (SCAN_OPTIONS, corrupt_png_chunk, exif_rotated_jpeg, huge_png_header, run_cli, scan_json,
+                     truncated_jpeg, write_image)
 from PIL import Image
 
 from aidetect.inputs import iter_inputs

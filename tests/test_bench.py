@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from helpers import run_cli, write_image
 
@@ -30,29 +31,31 @@ def test_quick_bench_runs_at_the_engine_defaults():
 
 def test_scan_ratio_pairs_each_scan_with_a_fused_pass(monkeypatch):
     """The ratio compares a scan with the fused pass just before it: 2 images scanned at 0.06 s each
-    against 2 in memory at 0.03 s each is 0.5, however the machine's speed drifts between repeats."""
-    import time
+    against 2 in memory at 0.03 s each is 0.5, however the machine's speed drifts between repeats. The
+    clock is simulated, so a busy machine cannot move the figures."""
     from types import SimpleNamespace
 
     from aidetect.evaluation import bench
 
-    slow = iter([1, 2, 4])  # a drifting machine: each repeat's pair slowed alike
+    clock, slow = [0.0], iter([1, 2, 4])  # a drifting machine: each repeat's pair slowed alike
+    factor = [1]
 
     def pace(seconds_per_image, count):
-        time.sleep(seconds_per_image * count * factor[0])
-
-    factor = [1]
+        clock[0] += seconds_per_image * count * factor[0]
 
     def fused(items):
         factor[0] = next(slow)
         pace(0.03, len(items))
 
-    detector = SimpleNamespace(device=torch.device("cpu"), batch_size=2, predict_decoded=fused,
+    detector = SimpleNamespace(device=torch.device("cpu"), batch_size=2, predict_decoded=fused, provenance=True,
                                predict=lambda paths: pace(0.06, len(paths)))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
     monkeypatch.setattr(bench, "PeakMemory", lambda: contextlib.nullcontext(SimpleNamespace(peak=None)))
+    monkeypatch.setattr(bench, "read_provenance", lambda path: pace(0.0006, 1))
     entry = bench.end_to_end(detector, ["a", "b"], 64, "auto", 3, ["x", "y"])
-    assert 0.4 < entry.fused_ratio < 0.6
+    assert entry.fused_ratio == pytest.approx(0.5)
     assert entry.rate.low < entry.rate.median < entry.rate.high  # the scans' own rates still drift
+    assert entry.provenance_share == pytest.approx(0.0012 * 4 / (0.12 * 2))  # read at the last drift, vs the median scan
 
 
 def test_full_bench_reports_every_measurement(tmp_path):

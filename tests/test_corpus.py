@@ -17,14 +17,8 @@ from aidetect.corpus.build import CorpusError, build_corpus
 from aidetect.corpus.card import ImageRecord, format_size_auc, jpeg_quality
 from aidetect.corpus.dedup import NearIndex, fingerprint
 from aidetect.corpus.grids import cut_cells
-from aidetect.corpus.manifest import (
-    RESERVED_REPOSITORIES,
-    CutRule,
-    ManifestError,
-    glob_regex,
-    load_manifest,
-    parse_manifest,
-)
+from aidetect.corpus.manifest import (RESERVED_REPOSITORIES, CutRule, ManifestError, glob_regex, load_manifest,
+                                      parse_manifest)
 from aidetect.corpus.sources import clone_source
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",

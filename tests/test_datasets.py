@@ -5,15 +5,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from aidetect.datasets import (
-    DatasetError,
-    find_sets,
-    generator_sets,
-    group_of,
-    label_of,
-    labelled_images,
-    read_families,
-)
+from aidetect.datasets import (DatasetError, find_sets, generator_sets, group_of, label_of, labelled_images,
+                               read_families)
 
 
 def _image(path: Path) -> Path:

@@ -73,7 +73,7 @@ def test_predict_accepts_paths_and_pil_images(tiny_checkpoint, tmp_path):
     assert from_str.path == from_path.path == opened.path == str(path)
     assert anonymous.path == "<image 3>"
     assert from_str.probability == from_path.probability == opened.probability == anonymous.probability
-    assert from_str.verdict in ("real", "generated") and from_str.threshold == 0.5
+    assert from_str.label in ("no sign of generation", "generated") and from_str.threshold == 0.5
 
 
 def test_errors_keep_their_place_in_the_order(tiny_detector, tmp_path):
@@ -86,8 +86,8 @@ def test_errors_keep_their_place_in_the_order(tiny_detector, tmp_path):
 
 def test_threshold_decides_the_verdict(tiny_checkpoint, tmp_path):
     path = write_image(tmp_path / "photo.png")
-    assert Detector.load(tiny_checkpoint, device="cpu", threshold=0.0).predict([path])[0].verdict == "generated"
-    assert Detector.load(tiny_checkpoint, device="cpu", threshold=1.0).predict([path])[0].verdict == "real"
+    assert Detector.load(tiny_checkpoint, device="cpu", threshold=0.0).predict([path])[0].label == "generated"
+    assert Detector.load(tiny_checkpoint, device="cpu", threshold=1.0).predict([path])[0].label == "no sign of generation"
 
 
 def test_empty_input(tiny_detector):

@@ -17,17 +17,8 @@ from torch import nn
 from aidetect.checkpoint import CheckpointInfo
 from aidetect.config import ModelConfig
 from aidetect.engine import Detector
-from aidetect.explain import (
-    HEAT_ALPHA,
-    PATCH_COLOURS,
-    colourise,
-    display_scale,
-    explain_inputs,
-    heat_values,
-    layout,
-    output_names,
-    render,
-)
+from aidetect.explain import (HEAT_ALPHA, PATCH_COLOURS, colourise, display_scale, explain_inputs, heat_values, layout,
+                              output_names, render)
 from aidetect.inputs import InputItem
 from aidetect.model import FusedDetector
 
@@ -167,7 +158,7 @@ def test_explain_writes_picture_and_json(tiny_checkpoint, tmp_path):
     assert record["checkpoint"] == "tiny-test"
     prediction = record["prediction"]
     assert prediction["path"] == str(image) and 0 <= prediction["probability"] <= 1
-    assert prediction["verdict"] in ("real", "generated") and prediction["threshold"] == 0.5
+    assert prediction["verdict"]["label"] in ("no sign of generation", "generated") and prediction["threshold"] == 0.5
     assert [p["box"] for p in record["patches"]] == [[b["x0"], b["y0"], b["x1"], b["y1"]] for b in prediction["boxes"]]
     layers = np.array(record["attention"]["layers"])
     assert layers.shape == (3, 7) and np.allclose(layers.sum(axis=1), 1, atol=1e-4)

@@ -21,13 +21,23 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def runtime_nodes(tree: ast.AST):
+    """Every node, except those under `if TYPE_CHECKING:` (imports for type hints only never run)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            yield from (n for child in node.orelse for n in [child, *runtime_nodes(child)])
+            continue
+        yield node
+        yield from runtime_nodes(node)
+
+
 def imports_of(path: Path) -> set[str]:
-    """The aidetect modules `path` imports, resolved to module names (a name imported from a package counts
-    as the submodule when one exists)."""
+    """The aidetect modules `path` imports when it runs, resolved to module names (a name imported from a
+    package counts as the submodule when one exists)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
@@ -92,3 +102,4 @@ def test_the_checks_see_imports():
     assert "aidetect.evaluation.metrics" in edges["aidetect.training.head_fit"]
     assert "aidetect.engine" in edges["aidetect.cli.common"]  # a lazy import, inside a function
     assert "aidetect.render.corpus" in edges["aidetect.corpus.card"]
+    assert "aidetect.engine" not in edges["aidetect.cli.scan"]  # only under TYPE_CHECKING there

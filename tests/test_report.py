@@ -84,7 +84,7 @@ def test_report_lists_every_image_with_working_links(scanned):
     by_path = {r["path"]: r for r in good}
     for row in page.rows:
         assert float(row["data-probability"]) == by_path[row["data-path"]]["probability"]
-        assert row["data-verdict"] == by_path[row["data-path"]]["verdict"]
+        assert row["data-verdict"] == by_path[row["data-path"]]["verdict"]["label"]
     assert len(page.errors) == 1 and "notes.jpg" in page.errors[0] and "not an image" in page.errors[0]
     for link in page.links:  # relative, inside the report folder, present: the page needs nothing else
         assert not urlparse(link).scheme and not link.startswith("/"), link
@@ -146,9 +146,9 @@ def test_report_in_headless_chromium(scanned, tmp_path):
             page.fill("#filter", "a.png")
             assert sorted(_visible_paths(page)) == sorted(p for p in good if "a.png" in p)
             page.fill("#filter", "")
-            for verdict, count in (("real", 2), ("generated", 3)):
+            for verdict, count in (("no sign of generation", 2), ("generated", 3)):
                 page.select_option("#verdict", verdict)
-                assert sorted(_visible_paths(page)) == sorted(p for p, r in good.items() if r["verdict"] == verdict)
+                assert sorted(_visible_paths(page)) == sorted(p for p, r in good.items() if r["verdict"]["label"] == verdict)
                 assert len(_visible_paths(page)) == count
             page.select_option("#verdict", "")
 

@@ -11,13 +11,14 @@ import gc
 
 import typer
 
-from . import corpus, evaluation, scan, synth, training
+from . import corpus, evaluation, provenance, scan, synth, training
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tell AI-generated images from real photographs (fused global + local patches).")
 app.command()(scan.scan)
 app.command()(scan.explain)
 app.command()(scan.info)
+app.command()(provenance.provenance)
 app.command()(training.train)
 app.command()(training.adapt)
 app.command("eval")(evaluation.eval_command)

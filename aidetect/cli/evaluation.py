@@ -11,22 +11,8 @@ from typing import Optional
 import typer
 
 from ..config import BenchConfig, PatchStrategy
-from .common import (
-    BENCH,
-    BatchSize,
-    Device,
-    ShowProgress,
-    Threshold,
-    Weights,
-    Workers,
-    fail,
-    finish,
-    int_list,
-    note,
-    out,
-    report_left_out,
-    running,
-)
+from .common import (BENCH, BatchSize, Device, ShowProgress, Threshold, Weights, Workers, fail, finish, int_list, note,
+                     out, report_left_out, running)
 
 
 def eval_command(
@@ -65,7 +51,7 @@ def eval_command(
         sets = generator_sets(root) if by_generator else find_sets(root)
         mapping = read_families(families) if families else None
         detector = Detector.load(weights, patches.value if patches else None, threshold=threshold,
-                                 batch_size=batch_size, device=device, workers=workers)
+                                 batch_size=batch_size, device=device, workers=workers, provenance=False)
     except (DatasetError, CheckpointError, ValueError) as exc:
         fail(str(exc))
     perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, TextIO
 
@@ -11,27 +12,10 @@ import typer
 
 from ..atomic import atomic_open
 from ..config import DEFAULT_MAX_PIXELS, OutputFormat
-from ..results import GENERATED
-from .common import (
-    EXIT_SOME_FAILED,
-    BatchSize,
-    Device,
-    MaxPixels,
-    Paths,
-    Recursive,
-    ShowProgress,
-    Threshold,
-    Weights,
-    Workers,
-    fail,
-    find_inputs,
-    finish,
-    load_detector,
-    make_folder,
-    note,
-    out,
-    with_progress,
-)
+from ..results import AI_EDITED, GENERATED, NO_SIGN
+from .common import (EXIT_SOME_FAILED, BatchSize, Device, MaxPixels, Paths, ReadProvenance, Recursive, ShowProgress,
+                     Threshold, Weights, Workers, fail, find_inputs, finish, load_detector, make_folder, note, out,
+                     with_progress)
 
 if TYPE_CHECKING:
     from ..engine import Detector
@@ -59,8 +43,11 @@ def open_output(path: Optional[Path]) -> Iterator[TextIO]:
         yield handle
 
 
-def print_totals(count: int, generated: int, failed: int, where: str = "") -> None:
-    note(f"{count} inputs: {generated} generated, {count - generated - failed} real, {failed} unreadable{where}")
+def print_totals(labels: Counter, count: int, failed: int, where: str = "") -> None:
+    """N inputs: how many got each verdict label, and how many could not be read."""
+    counts = ", ".join(f"{labels[label]} {label}" for label in (GENERATED, AI_EDITED, NO_SIGN))
+    others = count - failed - sum(labels[label] for label in (GENERATED, AI_EDITED, NO_SIGN))
+    note(f"{count} inputs: {counts}{f', {others} undetermined' if others else ''}, {failed} unreadable{where}")
 
 
 def scan(
@@ -78,10 +65,12 @@ def scan(
     recursive: Recursive = True,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     progress: ShowProgress = True,
+    provenance: ReadProvenance = True,
     report: Optional[Path] = typer.Option(None, "--report", help="Also write an HTML report with explanation pictures to this folder."),
     resume: bool = typer.Option(False, "--resume", help="With --jsonl --output: append each result as it comes; after a kill, the same command scans only what is missing."),
 ) -> None:
-    """Scan images: probability of being AI-generated, verdict, and the patches that drove it.
+    """Scan images: the verdict (a declaration of the file's origin first, else the pixels), the probability of
+    being AI-generated and the patches that drove it.
     Several GPUs or machines: torchrun --nproc_per_node=N -m aidetect scan ... --jsonl --output FILE."""
     from ..explain import explain_inputs
     from ..render.html_report import ScanReport
@@ -94,7 +83,7 @@ def scan(
     if sharded and (fmt is not OutputFormat.jsonl or not output or report):
         fail("--resume and multi-process scans write JSON lines to a file: use --jsonl --output FILE (no --report)")
     detector = load_detector(weights, device=world.device(device), batch_size=batch_size, workers=workers,
-                             threshold=threshold, max_pixels=max_pixels)
+                             threshold=threshold, max_pixels=max_pixels, provenance=provenance)
     items = find_inputs(paths, recursive)
     if sharded:
         scan_to_file(detector, items, output, world, resume, progress)
@@ -111,7 +100,7 @@ def scan(
     if scan_report:
         note(f"report: {scan_report.write(detector.summary())}")
     failed = sum(1 for p in predictions if not p.ok)
-    print_totals(len(predictions), sum(1 for p in predictions if p.verdict == GENERATED), failed)
+    print_totals(Counter(p.label for p in predictions if p.ok), len(predictions), failed)
     finish(failed)
 
 
@@ -130,7 +119,7 @@ def scan_to_file(detector: Detector, items: list, output: Path, world: World, re
     except OSError as exc:
         fail(f"cannot write {exc.filename or output}: {exc.strerror or exc}")
     if world.main:
-        print_totals(totals.count, totals.generated, totals.failed, f" (all in {output})")
+        print_totals(totals.labels, totals.count, totals.failed, f" (all in {output})")
     finish(totals.failed)
 
 
@@ -145,6 +134,7 @@ def explain(
     recursive: Recursive = True,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     progress: ShowProgress = True,
+    provenance: ReadProvenance = True,
 ) -> None:
     """Explain predictions: a picture per image with the chosen patches, the activation map and the attention
     each patch got, plus the same numbers as JSON. Two inputs with the same name get a-2, a-3..."""
@@ -152,14 +142,14 @@ def explain(
 
     make_folder(out_dir, "--out")
     detector = load_detector(weights, device=device, batch_size=batch_size, workers=workers,
-                             threshold=threshold, max_pixels=max_pixels)
+                             threshold=threshold, max_pixels=max_pixels, provenance=provenance)
     items = find_inputs(paths, recursive)
     failed = 0
     for result in with_progress(explain_inputs(detector, items, out_dir), len(items), progress):
         p = result.prediction
         if p.ok:
-            out.print(f"{p.path}: {p.probability:.4f} {p.verdict} -> {result.picture}", highlight=False, markup=False,
-                      soft_wrap=True)
+            out.print(f"{p.path}: {p.probability:.4f} {p.label} ({p.verdict.basis}) -> {result.picture}",
+                      highlight=False, markup=False, soft_wrap=True)
         else:
             failed += 1
             note(f"error: {p.path}: {p.error}")

@@ -9,36 +9,10 @@ from typing import List, Optional
 
 import typer
 
-from ..config import (
-    AdaptConfig,
-    AugmentConfig,
-    FeatureLevels,
-    FinetuneConfig,
-    HeadConfig,
-    ModelConfig,
-    PatchStrategy,
-    TrainConfig,
-)
-from .common import (
-    ADAPT,
-    AUGMENT,
-    HEADS,
-    MODEL,
-    TRAIN,
-    Device,
-    ShowProgress,
-    Weights,
-    Workers,
-    crop_range,
-    crop_text,
-    defaults,
-    fail,
-    finish,
-    note,
-    out,
-    report_left_out,
-    running,
-)
+from ..config import (AdaptConfig, AugmentConfig, FeatureLevels, FinetuneConfig, HeadConfig, ModelConfig, PatchStrategy,
+                      TrainConfig)
+from .common import (ADAPT, AUGMENT, HEADS, MODEL, TRAIN, Device, ShowProgress, Weights, Workers, crop_range, crop_text,
+                     defaults, fail, finish, note, out, report_left_out, running)
 
 FINE = defaults(FinetuneConfig)
 

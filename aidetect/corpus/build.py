@@ -38,16 +38,8 @@ from PIL import Image
 from ..atomic import atomic_open
 from ..images import ImageError, load_image
 from ..inputs import iter_inputs
-from .card import (
-    CARD_NAME,
-    CARD_TEXT_NAME,
-    ERROR_REASONS,
-    ImageRecord,
-    Skipped,
-    jpeg_quality,
-    make_card,
-    write_card_text,
-)
+from .card import (CARD_NAME, CARD_TEXT_NAME, ERROR_REASONS, ImageRecord, Skipped, jpeg_quality, make_card,
+                   write_card_text)
 from .dedup import NEAR_DIFFERENCE, NEAR_DISTANCE, Fingerprint, NearIndex, fingerprint, pixel_sha256
 from .grids import cut_cells
 from .manifest import CutRule, Entry, Manifest, Source

@@ -35,6 +35,7 @@ from ..decode import DecodedImage
 from ..engine import Detector
 from ..inputs import iter_inputs
 from ..model import FusedDetector
+from ..provenance import read_provenance
 from ..psm import NUM_PATCHES
 from ..results import Prediction
 from ..transforms import INPUT_SIZE
@@ -64,6 +65,7 @@ class EndToEnd:
     fused_ratio: float  # scan rate / the fused model's rate at the same batch size: 1.0 = decoding is free
     peak_rss_mb: float | None  # process tree, DataLoader workers included: sum of RSS (a ceiling)
     peak_pss_mb: float | None  # the same as PSS: the tree's real footprint
+    provenance_share: float | None  # time reading the files' provenance / the scan's time (None: not read)
 
 
 @dataclass
@@ -314,8 +316,12 @@ def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repe
     with PeakMemory() as memory:
         detector.predict(paths)
     rate, peak = Rate.of(len(paths), seconds), memory.peak
+    share = None
+    if detector.provenance:  # part of every scan above; timed alone, it is too small to see in their spread
+        reading = timed(lambda: [read_provenance(p) for p in paths], repeats, lambda: None)
+        share = statistics.median(reading) / statistics.median(seconds)
     return EndToEnd(size, len(paths), path, rate, statistics.median(ratios), _mb(peak and peak.rss),
-                    _mb(peak and peak.pss))
+                    _mb(peak and peak.pss), share)
 
 
 def max_probability_diff(baseline: list[Prediction], variant: Detector, paths: list[str]) -> float | None:

@@ -97,7 +97,7 @@ def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fa
                          progress: Progress | None = None, **detector_options) -> tuple[Calibration, list[Prediction]]:
     """Score the images, calibrate, and write a copy of the checkpoint with `threshold`, `logit_bias`
     and a `calibration` record in its metadata. Returns the calibration and the unreadable images."""
-    detector = Detector.load(weights, workers=workers, **detector_options)
+    detector = Detector.load(weights, workers=workers, provenance=False, **detector_options)
     reals, failed = _score_folder(detector, real_dir, progress)
     fakes, failed_fakes = _score_folder(detector, fake_dir, progress) if fake_dir else ([], [])
     if not reals:

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from ..atomic import atomic_open
 from ..explain import Explained
-from ..results import GENERATED, REAL, Prediction
+from ..provenance import provenance_summary
+from ..results import AI_EDITED, GENERATED, NO_SIGN, Prediction
 
 THUMB_SIDE = 128
 BINS = 20
@@ -84,7 +85,7 @@ def histogram_svg(probabilities: Sequence[float], threshold: float, bins: int = 
     for k, count in enumerate(counts):
         low, high = k / bins, (k + 1) / bins
         bar_h = plot_h * count / peak
-        kind = GENERATED if (low + high) / 2 >= threshold else REAL
+        kind = css_class(GENERATED if (low + high) / 2 >= threshold else NO_SIGN)
         parts.append(f'<rect class="bar {kind}" x="{left + k * bar_w + 1:.1f}" y="{top + plot_h - bar_h:.1f}" '
                      f'width="{bar_w - 2:.1f}" height="{bar_h:.1f}" data-count="{count}">'
                      f'<title>{low:.2f} to {high:.2f}: {count} image{"s" if count != 1 else ""}</title></rect>')
@@ -100,32 +101,49 @@ def histogram_svg(probabilities: Sequence[float], threshold: float, bins: int = 
     return "".join(parts)
 
 
+def css_class(label: str) -> str:
+    return label.replace(" ", "-")
+
+
 def _table_row(row: Row) -> str:
     p = row.prediction
     esc = html.escape
-    return (f'<tr data-path="{esc(p.path)}" data-probability="{p.probability}" data-verdict="{esc(p.verdict)}" '
+    provenance = provenance_summary(p.provenance) if p.provenance else "not read"
+    return (f'<tr data-path="{esc(p.path)}" data-probability="{p.probability}" data-verdict="{esc(p.label)}" '
             f'data-pixels="{p.width * p.height}">'
             f'<td><a href="{row.picture}"><img src="{row.thumb}" alt="thumbnail of {esc(p.path)}" loading="lazy"></a></td>'
             f'<td class="path">{esc(p.path)}</td><td class="num">{p.probability:.4f}</td>'
-            f'<td><span class="verdict {esc(p.verdict)}">{esc(p.verdict)}</span></td>'
+            f'<td><span class="verdict {css_class(p.label)}" title="{esc(p.verdict.sentence)}">{esc(p.label)}</span> '
+            f'<span class="basis">{esc(p.verdict.basis)}, {esc(p.verdict.strength)}</span></td>'
+            f'<td class="provenance">{esc(provenance)}</td>'
             f'<td class="num">{p.width}&times;{p.height}</td>'
             f'<td><a class="explanation" href="{row.picture}">picture</a> &middot; '
             f'<a class="record" href="{row.record}">numbers</a></td></tr>')
 
 
+def _disagreements(rows: list[Row]) -> str:
+    """The section that lists files whose provenance and pixels disagree (empty when none do)."""
+    items = "".join(f"<li><code>{html.escape(r.prediction.path)}</code>: {html.escape(r.prediction.verdict.disagreement)}</li>"
+                    for r in rows if r.prediction.verdict.disagreement)
+    return f'<section id="disagreements"><h2>Provenance and pixels disagree</h2><ul>{items}</ul></section>' if items else ""
+
+
 def render_page(rows: list[Row], errors: list[Prediction], checkpoint: dict) -> str:
     """The whole index.html."""
     threshold = float(checkpoint.get("threshold", 0.5))
-    flagged = sum(1 for r in rows if r.prediction.verdict == GENERATED)
+    labels = {label: sum(1 for r in rows if r.prediction.label == label) for label in (GENERATED, AI_EDITED, NO_SIGN)}
     when = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     error_items = "".join(f"<li><code>{html.escape(p.path)}</code>: {html.escape(p.error or '')}</li>" for p in errors)
     errors_html = (f'<section id="errors"><h2>Unreadable ({len(errors)})</h2><ul>{error_items}</ul></section>'
                    if errors else "")
     return _PAGE.format(
         name=html.escape(str(checkpoint.get("name", ""))), threshold=f"{threshold:g}", when=when,
-        total=len(rows) + len(errors), flagged=flagged, real=len(rows) - flagged, failed=len(errors),
+        total=len(rows) + len(errors), failed=len(errors),
+        counts=", ".join(f"{count} {html.escape(label)}" for label, count in labels.items()),
+        options="".join(f'<option value="{html.escape(label)}">{html.escape(label)}</option>' for label in labels),
         histogram=histogram_svg([r.prediction.probability for r in rows], threshold),
-        rows="\n".join(_table_row(r) for r in rows), errors=errors_html, style=_STYLE, script=_SCRIPT)
+        rows="\n".join(_table_row(r) for r in rows), disagreements=_disagreements(rows), errors=errors_html,
+        style=_STYLE, script=_SCRIPT)
 
 
 _STYLE = """
@@ -133,7 +151,7 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1a1a1a; backg
 h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; }
 .meta { color: #555; margin-bottom: 16px; }
 #histogram text { font-size: 11px; fill: #444; }
-#histogram .bar.real { fill: #3a8f5c; } #histogram .bar.generated { fill: #c8413b; }
+#histogram .bar.no-sign-of-generation { fill: #3a8f5c; } #histogram .bar.generated { fill: #c8413b; }
 #histogram .axis { stroke: #444; } #histogram .threshold { stroke: #222; stroke-dasharray: 4 3; }
 .controls { margin: 16px 0 8px; display: flex; gap: 12px; align-items: center; }
 .controls input { width: 280px; padding: 4px; }
@@ -146,7 +164,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.path { max-width: 480px; overflow-wrap: anywhere; }
 td img { max-width: 128px; max-height: 128px; display: block; }
 .verdict { padding: 1px 8px; border-radius: 8px; color: #fff; }
-.verdict.real { background: #3a8f5c; } .verdict.generated { background: #c8413b; }
+.verdict.no-sign-of-generation { background: #3a8f5c; } .verdict.generated { background: #c8413b; }
+.verdict.ai-edited { background: #c27c1b; } .verdict.undetermined { background: #777; }
+.basis { color: #666; font-size: 0.85em; } td.provenance { max-width: 22em; font-size: 0.9em; }
 #errors li { margin: 2px 0; } #errors code { overflow-wrap: anywhere; }
 """
 
@@ -200,15 +220,15 @@ _PAGE = """<!DOCTYPE html>
 </head>
 <body>
 <h1>aidetect scan report</h1>
-<div class="meta">checkpoint <b>{name}</b> &middot; threshold {threshold} &middot; {total} inputs: {flagged} generated,
-{real} real, {failed} unreadable &middot; {when}</div>
+<div class="meta">checkpoint <b>{name}</b> &middot; threshold {threshold} &middot; {total} inputs: {counts},
+{failed} unreadable &middot; {when}</div>
 <h2>Probability of being generated</h2>
 {histogram}
 <h2>Images</h2>
 <div class="controls">
 <input id="filter" type="search" placeholder="filter by path" aria-label="filter by path">
 <select id="verdict" aria-label="verdict"><option value="">all verdicts</option>
-<option value="generated">generated</option><option value="real">real</option></select>
+{options}</select>
 <span id="shown"></span>
 </div>
 <table id="results">
@@ -216,12 +236,14 @@ _PAGE = """<!DOCTYPE html>
 <th data-key="path" data-type="text" aria-sort="none"><button type="button">path</button></th>
 <th data-key="probability" data-type="number" aria-sort="none"><button type="button">P(generated)</button></th>
 <th data-key="verdict" data-type="text" aria-sort="none"><button type="button">verdict</button></th>
+<th>provenance</th>
 <th data-key="pixels" data-type="number" aria-sort="none"><button type="button">size</button></th>
 <th>explanation</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
 </table>
+{disagreements}
 {errors}
 <script>{script}</script>
 </body>

@@ -14,9 +14,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ..config import OutputFormat
-from ..results import GENERATED, Prediction
+from ..provenance import provenance_summary
+from ..results import Prediction
 
-CSV_FIELDS = ["path", "probability", "verdict", "threshold", "width", "height", "boxes", "error"]
+# The verdict's parts and the provenance summary get a column each; JSON keeps the whole objects.
+CSV_FIELDS = ["path", "probability", "verdict", "basis", "strength", "threshold", "width", "height", "boxes",
+              "provenance", "sentence", "disagreement", "error"]
 TABLE_WIDTH = 160  # a table written to a file, or piped, keeps whole rows
 
 
@@ -30,6 +33,10 @@ def json_document(predictions: list[Prediction], checkpoint: dict) -> str:
 
 def csv_row(prediction: Prediction) -> dict:
     row = prediction.to_dict()
+    verdict = row.pop("verdict") or {}
+    row.update(verdict=verdict.get("label"), basis=verdict.get("basis"), strength=verdict.get("strength"),
+               sentence=verdict.get("sentence"), disagreement=verdict.get("disagreement"),
+               provenance=provenance_summary(prediction.provenance) if prediction.provenance else None)
     row["boxes"] = ";".join(f"{b['x0']},{b['y0']},{b['x1']},{b['y1']}" for b in row["boxes"])
     return {key: "" if row[key] is None else row[key] for key in CSV_FIELDS}
 
@@ -42,21 +49,38 @@ def write_csv(predictions: Iterable[Prediction], handle: TextIO) -> None:
 
 
 def results_table(predictions: list[Prediction], title: str | None = None) -> Table:
-    """Path, probability, verdict, size and the strongest patch; errors in the verdict column."""
+    """Path, probability, verdict and what decided it, provenance, size and the strongest patch. An unreadable
+    file's row says so; its reason is a line of its own under the table (`error_lines`), so it never folds."""
     table = Table(title=title, show_lines=False)
     table.add_column("path", overflow="fold")
     table.add_column("P(generated)", justify="right")
     table.add_column("verdict")
+    table.add_column("basis")
+    table.add_column("provenance", overflow="fold")
     table.add_column("size", justify="right")
     table.add_column("top patch (x0,y0,x1,y1)")
     for p in predictions:
+        provenance = provenance_summary(p.provenance) if p.provenance else ""
         if not p.ok:
-            table.add_row(Text(p.path), "", Text(f"error: {p.error}", style="red"), "", "")
+            table.add_row(Text(p.path), "", Text("unreadable", style="red"), "", Text(provenance), "", "")
             continue
-        colour = "red" if p.verdict == GENERATED else "green"
         top = p.boxes[0] if p.boxes else None
-        table.add_row(Text(p.path), f"{p.probability:.3f}", Text(p.verdict, style=colour), f"{p.width}x{p.height}",
+        table.add_row(Text(p.path), f"{p.probability:.3f}", Text(p.label, style="red" if p.flagged else "green"),
+                      p.verdict.basis, Text(provenance), f"{p.width}x{p.height}",
                       f"{top.x0},{top.y0},{top.x1},{top.y1}" if top else "")
+    return table
+
+
+def disagreements_table(predictions: list[Prediction]) -> Table | None:
+    """Files whose provenance and pixels disagree, with what each said; None when there are none."""
+    rows = [(p.path, p.verdict.disagreement) for p in predictions if p.verdict and p.verdict.disagreement]
+    if not rows:
+        return None
+    table = Table(title="provenance and pixels disagree")
+    table.add_column("path", overflow="fold")
+    table.add_column("what each says", overflow="fold")
+    for path, text in rows:
+        table.add_row(Text(path), Text(text))
     return table
 
 
@@ -73,7 +97,13 @@ def write_predictions(predictions: Iterable[Prediction], fmt: OutputFormat, hand
             handle.flush()
         yield prediction
     if fmt is OutputFormat.table:
-        (console or Console(file=handle, width=TABLE_WIDTH, no_color=True)).print(results_table(done))
+        console = console or Console(file=handle, width=TABLE_WIDTH, no_color=True)
+        console.print(results_table(done))
+        for p in done:
+            if not p.ok:
+                console.print(f"error: {p.path}: {p.error}", markup=False, highlight=False, soft_wrap=True)
+        if disagreements := disagreements_table(done):
+            console.print(disagreements)
     elif fmt is OutputFormat.json:
         handle.write(json_document(done, checkpoint))
     elif fmt is OutputFormat.csv:

@@ -182,7 +182,7 @@ def _write(folder: Path, path: str, view: int, result: tuple[np.ndarray, np.ndar
 def _describe(model: FusedDetector, jobs: list[tuple[str, int]], recipe: ViewRecipe, device: str, workers: int | None):
     """Yield ((path, view), (global D, patches P x D) float16) or ((path, view), reason), view by view."""
     info = CheckpointInfo(Path("<features>"), model.config, {})
-    detector = Detector(model, info, device=device, workers=workers)
+    detector = Detector(model, info, device=device, workers=workers, provenance=False)
     generator = torch.Generator().manual_seed(recipe.seed)  # the "random" patch ablation repeats too
     for batch in detector.decoded([path for path, _ in jobs], _Views(jobs, recipe)):
         good = [d for d in batch if d.error is None]

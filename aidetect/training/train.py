@@ -136,7 +136,8 @@ def validate(model: FusedDetector, samples: list[tuple[str, int]], device: torch
     """Every metric at threshold 0.5 on the validation images, through the same engine as `scan`."""
     info = CheckpointInfo(Path("<training>"), model.config, {"threshold": 0.5})
     # NCHW as in training: channels-last would convert the training weights in place and change the numerics
-    detector = Detector(model, info, device=str(device), batch_size=batch_size, workers=workers, channels_last=False)
+    detector = Detector(model, info, device=str(device), batch_size=batch_size, workers=workers, channels_last=False,
+                        provenance=False)
     scored = [(p.probability, label) for p, (_, label) in zip(detector.predict([path for path, _ in samples]), samples)
               if p.ok]
     return set_metrics("val", [label for _, label in scored], [p for p, _ in scored], threshold=0.5)
