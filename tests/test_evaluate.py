@@ -177,3 +177,22 @@ def test_generator_sets_score_their_shared_reals_once(test_root, detector, monke
     assert [(s.name, s.n_real, s.n_fake) for s in result.report.sets] == [("diffusion", 5, 1), ("gan", 5, 2),
                                                                             ("nested", 5, 2)]
     assert len(result.errors) == 1  # the broken real, once
+
+
+def test_eval_reports_ap_intervals_and_compares_two_checkpoints(test_root, tiny_checkpoint, tmp_path):
+    """Every AP row has its bootstrap interval; --against scores a second checkpoint on the same images
+    and gives the paired interval of each difference (a checkpoint against itself: exactly 0)."""
+    doc = json.loads(run_cli("eval", test_root, "-w", tiny_checkpoint, "--json", *OPTIONS).stdout)
+    intervals = doc["results"][0]["ap_intervals"]
+    assert set(intervals) == {"gan", "diffusion", "mean", "all images"}
+    for row in doc["results"][0]["sets"]:
+        assert intervals[row["name"]]["low"] <= row["ap"] <= intervals[row["name"]]["high"]
+    table = run_cli("eval", test_root, "-w", tiny_checkpoint, *OPTIONS)
+    assert "AP 90% interval" in table.stdout
+    result = run_cli("eval", test_root, "-w", tiny_checkpoint, "--against", tiny_checkpoint, "--json", *OPTIONS)
+    assert result.exit_code == 1  # the broken file, in both evaluations
+    compared = json.loads(result.stdout)
+    assert compared["candidate"]["mean"] == compared["baseline"]["mean"]
+    assert all(v["low"] == v["high"] == 0.0 for v in compared["difference"].values())
+    assert run_cli("eval", test_root, "-w", tiny_checkpoint, "--against", tiny_checkpoint, "--sweep", "--out",
+                   tmp_path, *OPTIONS).exit_code == 2

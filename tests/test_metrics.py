@@ -96,3 +96,57 @@ def test_balanced_ap_does_not_depend_on_the_share_of_fakes():
     assert weighted == pytest.approx(balanced_ap(np.array(labels), few))
     even_three = set_metrics("even3", [0] * 300 + [1] * 300, np.r_[real, np.repeat(fake[::100], 100)]).ap
     assert weighted == pytest.approx(even_three)
+
+
+# --- bootstrap intervals ---
+
+def test_weighted_ap_is_sklearns_with_ties_and_weights():
+    from sklearn.metrics import average_precision_score
+
+    from aidetect.evaluation.metrics import weighted_ap
+
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(300):
+        n = int(rng.integers(2, 50))
+        y, s, w = rng.integers(0, 2, n), np.round(rng.random(n), 1), rng.integers(0, 4, n).astype(float)
+        if (w * y).sum() and (w * (1 - y)).sum():
+            assert weighted_ap(y, s, w) == pytest.approx(average_precision_score(y, s, sample_weight=w), abs=1e-12)
+            checked += 1
+    assert checked > 200
+    assert weighted_ap(np.array([1, 1]), np.array([0.2, 0.3]), np.ones(2)) is None  # one class only
+
+
+def _lgo(seed: int = 0, fakes: int = 30, shift: float = 1.0):
+    """Held-out generator sets: 3 generators' fakes, each set against the same 100 reals."""
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.zeros(100, int), np.ones(3 * fakes, int)]
+    scores = np.r_[rng.normal(0, 1, 100), rng.normal(shift, 1, 3 * fakes)]
+    members = {f"g{g}": np.r_[np.arange(100), 100 + g * fakes + np.arange(fakes)] for g in range(3)}
+    return labels, scores, members
+
+
+def test_intervals_hold_the_figures_and_narrow_with_more_images():
+    from aidetect.evaluation.metrics import MEAN, POOLED, ap_figures, ap_intervals
+
+    labels, scores, members = _lgo()
+    point = ap_figures(labels, scores, members, balanced=True)
+    intervals = ap_intervals(labels, scores, members, balanced=True, replicates=300)
+    assert set(intervals) == {"g0", "g1", "g2", MEAN, POOLED}
+    for key, interval in intervals.items():
+        assert interval.low < point[key] < interval.high and interval.level == 0.9
+    wide = intervals[MEAN].high - intervals[MEAN].low
+    labels, scores, members = _lgo(fakes=300)
+    narrow = ap_intervals(labels, scores, members, balanced=True, replicates=300)[MEAN]
+    assert narrow.high - narrow.low < wide
+
+
+def test_paired_difference_of_a_model_with_itself_is_zero_and_a_better_one_is_above_zero():
+    from aidetect.evaluation.metrics import MEAN, ap_intervals
+
+    labels, scores, members = _lgo()
+    same = ap_intervals(labels, scores, members, balanced=True, baseline=scores, replicates=100)[MEAN]
+    assert (same.low, same.high) == (0.0, 0.0)
+    better = scores + np.where(labels == 1, 1.0, 0.0)  # every fake scored higher
+    gain = ap_intervals(labels, better, members, balanced=True, baseline=scores, replicates=200)[MEAN]
+    assert gain.low > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -27,19 +28,21 @@ def eval_command(
     sweep: bool = typer.Option(False, "--sweep", help="JPEG 100/90/75/50/30 and blur 0/1/2/3; writes tables and plots to --out."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for the --sweep files."),
     patches: Optional[PatchStrategy] = typer.Option(None, "--patches", help="Swap the patch strategy, same weights (ablations)."),
+    against: Optional[Path] = typer.Option(None, "--against", help="A second checkpoint, scored on the same images: the difference of each AP with its paired bootstrap interval."),
     threshold: Threshold = None,
     batch_size: BatchSize = None,
     workers: Workers = None,
     device: Device = "auto",
     progress: ShowProgress = True,
 ) -> None:
-    """Evaluate a checkpoint on labelled sets: AP, AUC and accuracies per set, their mean, and a pooled AP."""
+    """Evaluate a checkpoint on labelled sets: AP (with a 90 % bootstrap interval), AUC and accuracies per set,
+    their mean, and a pooled AP; --against compares two checkpoints on the same images."""
     from ..checkpoint import CheckpointError
     from ..datasets import DatasetError, find_sets, generator_sets, read_families
     from ..engine import Detector
     from ..evaluation import evaluate as evaluation
     from ..evaluation.perturb import Perturbation
-    from ..render.evaluation import report_table, results_csv, results_json, sweep_table, write_sweep
+    from ..render.evaluation import comparison_table, report_table, results_csv, results_json, sweep_table, write_sweep
 
     if as_json and as_csv:
         fail("choose one of --json and --csv")
@@ -47,19 +50,31 @@ def eval_command(
         fail("--sweep runs its own JPEG and blur levels: drop --jpeg/--blur")
     if sweep != (out_dir is not None):
         fail("--sweep and --out go together")
+    if against and (sweep or as_csv):
+        fail("--against compares one clean evaluation: drop --sweep and --csv")
     try:
         sets = generator_sets(root) if by_generator else find_sets(root)
         mapping = read_families(families) if families else None
-        detector = Detector.load(weights, patches.value if patches else None, threshold=threshold,
-                                 batch_size=batch_size, device=device, workers=workers, provenance=False)
+        options = dict(threshold=threshold, batch_size=batch_size, device=device, workers=workers, provenance=False)
+        detector = Detector.load(weights, patches.value if patches else None, **options)
+        baseline = Detector.load(against, patches.value if patches else None, **options) if against else None
     except (DatasetError, CheckpointError, ValueError) as exc:
         fail(str(exc))
     perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur)]
     images = len(evaluation.unique_paths(sets))
     started = time.monotonic()
-    with running("evaluating", progress, total=images * len(perturbations)) as step:
+    with running("evaluating", progress, total=images * len(perturbations) * (2 if baseline else 1)) as step:
         results = evaluation.evaluate(detector, sets, perturbations, mapping, step.advance, balanced=by_generator)
-    if as_json:
+        if baseline:
+            other = evaluation.evaluate(baseline, sets, perturbations, mapping, step.advance, balanced=by_generator)
+    if baseline:
+        comparison = evaluation.compare(results[0], other[0], sets, balanced=by_generator)
+        if as_json:
+            sys.stdout.write(json.dumps({"candidate": detector.summary(), "baseline": baseline.summary(),
+                                         **comparison.to_dict()}, indent=2) + "\n")
+        else:
+            out.print(comparison_table(comparison, detector.info.name, baseline.info.name))
+    elif as_json:
         sys.stdout.write(results_json(results, detector.summary()))
     elif as_csv:
         sys.stdout.write(results_csv(results))
@@ -68,7 +83,7 @@ def eval_command(
     if sweep:
         for path in write_sweep(results, detector.summary(), out_dir):
             note(f"wrote {path}")
-    failed = {path for result in results for path, _ in result.errors}
+    failed = {path for result in results + (other if baseline else []) for path, _ in result.errors}
     report_left_out(results[0].errors)
     note(f"{len(sets)} sets, {images} images x {len(perturbations)} perturbation(s), {len(failed)} unreadable; "
          f"{time.monotonic() - started:.1f} s")

@@ -15,7 +15,7 @@ import numpy as np
 from ..datasets import ImageSet
 from ..engine import Detector
 from ..results import Prediction
-from .metrics import Report, summarise
+from .metrics import Interval, Report, ap_figures, ap_intervals, summarise
 from .perturb import BLUR_SWEEP, JPEG_SWEEP, Perturbation
 
 Progress = Callable[[int], None]
@@ -23,15 +23,35 @@ Progress = Callable[[int], None]
 
 @dataclass
 class EvalResult:
-    """The report for one perturbation, plus the images that could not be scored (left out of it)."""
+    """The report for one perturbation, the bootstrap intervals of its APs (per set, MEAN, POOLED), each
+    scored image's probability (to compare checkpoints on the same draws), and the images that could not
+    be scored (left out of all of it)."""
 
     perturbation: Perturbation
     report: Report
     errors: list[tuple[str, str]] = field(default_factory=list)
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # path -> P(generated)
 
     def to_dict(self) -> dict:
         return {"perturbation": self.perturbation.to_dict(), **self.report.to_dict(),
+                "ap_intervals": {name: interval.to_dict() for name, interval in self.intervals.items()},
                 "errors": [{"path": p, "error": e} for p, e in self.errors]}
+
+
+@dataclass
+class Comparison:
+    """Two checkpoints on the same images: each one's AP per set, their mean and pooled, and the bootstrap
+    interval of the difference (candidate - baseline) on the same draws."""
+
+    names: list[str]
+    candidate: dict[str, float | None]
+    baseline: dict[str, float | None]
+    difference: dict[str, Interval]
+
+    def to_dict(self) -> dict:
+        return {"candidate": self.candidate, "baseline": self.baseline,
+                "difference": {name: interval.to_dict() for name, interval in self.difference.items()}}
 
 
 class _Perturb:
@@ -86,8 +106,39 @@ def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequen
                     labels.append(label)
                     scores.append(prediction.probability)
         errors = [(p.path, p.error) for p in predictions if not p.ok]
-        results.append(EvalResult(perturbation, summarise(scored, detector.threshold, families, balanced), errors))
+        scores = {str(path): p.probability for path, p in by_path.items() if p.ok}
+        report = summarise(scored, detector.threshold, families, balanced)
+        results.append(EvalResult(perturbation, report, errors, _intervals(sets, scores, balanced), scores))
     return results
+
+
+def _resampling(sets: Sequence[ImageSet], scored: set[str]) -> tuple[list[str], list[int], dict[str, list[int]]]:
+    """The scored images once each (paths, labels) and, per set, the indices of its images among them."""
+    paths = [str(p) for p in unique_paths(sets) if str(p) in scored]
+    where = {path: i for i, path in enumerate(paths)}
+    labels = [0] * len(paths)
+    members = {}
+    for image_set in sets:
+        members[image_set.name] = [where[str(p)] for p, _ in image_set.items if str(p) in where]
+        for path, label in image_set.items:
+            if str(path) in where:
+                labels[where[str(path)]] = label
+    return paths, labels, members
+
+
+def _intervals(sets: Sequence[ImageSet], scores: Mapping[str, float], balanced: bool) -> dict[str, Interval]:
+    paths, labels, members = _resampling(sets, set(scores))
+    return ap_intervals(labels, [scores[p] for p in paths], members, balanced)
+
+
+def compare(candidate: EvalResult, baseline: EvalResult, sets: Sequence[ImageSet], balanced: bool = False) -> Comparison:
+    """The candidate's APs against the baseline's on the images both scored, with paired intervals."""
+    both = set(candidate.scores) & set(baseline.scores)
+    paths, labels, members = _resampling(sets, both)
+    a, b = [candidate.scores[p] for p in paths], [baseline.scores[p] for p in paths]
+    difference = ap_intervals(labels, a, members, balanced, baseline=b)
+    return Comparison(list(members), ap_figures(labels, a, members, balanced), ap_figures(labels, b, members, balanced),
+                      difference)
 
 
 def sweep_perturbations() -> list[Perturbation]:

@@ -165,3 +165,98 @@ def fpr_threshold(real_scores: Sequence[float], target_fpr: float, fake_scores: 
     scores = np.concatenate((reals, np.asarray(fake_scores, dtype=np.float64)))
     higher = scores[scores > kept]
     return float(0.5 * (kept + higher.min())) if higher.size else min(1.0, float(kept) + 2 * PROBABILITY_UNIT)
+
+
+# --- bootstrap intervals -------------------------------------------------------------------------------
+
+BOOTSTRAP_REPLICATES, BOOTSTRAP_LEVEL = 1000, 0.9
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A percentile bootstrap interval: `level` of the replicates' figures lie between `low` and `high`."""
+
+    low: float
+    high: float
+    level: float = BOOTSTRAP_LEVEL
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def weighted_ap(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> float | None:
+    """Average precision with per-image weights (a weight of k counts the image k times), as sklearn's
+    average_precision_score computes it, ties included; None without weight in both classes. Written out
+    because the bootstrap calls it tens of thousands of times."""
+    order = np.argsort(-scores, kind="stable")
+    y, s, w = labels[order], scores[order], weights[order]
+    true_pos, false_pos = np.cumsum(w * y), np.cumsum(w * (1 - y))
+    cut = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last position of each distinct score
+    tp, fp = true_pos[cut], false_pos[cut]
+    if tp[-1] <= 0 or fp[-1] <= 0:
+        return None
+    precision = tp / np.maximum(tp + fp, 1e-300)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _figures(labels: np.ndarray, scores: np.ndarray, counts: np.ndarray, members: Mapping[str, np.ndarray],
+             balanced: bool) -> dict[str, float | None]:
+    """Each set's AP, their mean and the pooled AP, with each image counted `counts` times."""
+    figures: dict[str, float | None] = {}
+    pooled = np.zeros_like(counts)
+    for name, index in members.items():
+        y, w = labels[index], counts[index].astype(np.float64)
+        pooled[index] += counts[index]
+        if balanced:  # each class weighted to half, as balanced_ap
+            fakes, reals = (w * y).sum(), (w * (1 - y)).sum()
+            w = np.where(y == 1, 0.5 / max(fakes, 1), 0.5 / max(reals, 1)) * w
+        figures[name] = weighted_ap(y, scores[index], w)
+    defined = [v for v in figures.values() if v is not None]
+    figures[MEAN] = float(np.mean(defined)) if defined else None
+    figures[POOLED] = weighted_ap(labels, scores, pooled.astype(np.float64))
+    return figures
+
+
+def ap_figures(labels: Sequence[int], scores: Sequence[float], members: Mapping[str, Sequence[int]],
+               balanced: bool = False) -> dict[str, float | None]:
+    """Each set's AP, their mean (MEAN) and the pooled AP (POOLED), on images indexed as for ap_intervals."""
+    y = np.asarray(labels, dtype=np.int64)
+    index = {name: np.asarray(ids, dtype=np.int64) for name, ids in members.items()}
+    return _figures(y, np.asarray(scores, dtype=np.float64), np.ones(len(y), dtype=np.int64), index, balanced)
+
+
+def ap_intervals(labels: Sequence[int], scores: Sequence[float], members: Mapping[str, Sequence[int]],
+                 balanced: bool = False, baseline: Sequence[float] | None = None,
+                 replicates: int = BOOTSTRAP_REPLICATES, level: float = BOOTSTRAP_LEVEL,
+                 seed: int = 0) -> dict[str, Interval]:
+    """Bootstrap intervals of each set's AP, of their mean (key MEAN) and of the pooled AP (POOLED).
+
+    `labels` and `scores` hold each distinct image once; `members` maps each set to the indices of its
+    images (held-out generators share their reals). Every replicate redraws the images with replacement
+    within each stratum (label x the first set holding the image), so each set keeps its class counts and
+    a shared real moves every set it is in. With `baseline` (another model's scores of the same images),
+    the intervals are of the difference, figure(scores) - figure(baseline), on the same draws (paired)."""
+    y, s = np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+    other = None if baseline is None else np.asarray(baseline, dtype=np.float64)
+    index = {name: np.asarray(ids, dtype=np.int64) for name, ids in members.items()}
+    home = np.full(len(y), -1)
+    for position, ids in enumerate(index.values()):
+        home[ids[home[ids] < 0]] = position
+    strata = [np.flatnonzero((home == h) & (y == label)) for h in np.unique(home) for label in (0, 1)]
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(replicates):
+        counts = np.zeros(len(y), dtype=np.int64)
+        for stratum in (s_ for s_ in strata if s_.size):
+            np.add.at(counts, stratum[rng.integers(0, stratum.size, stratum.size)], 1)
+        figures = _figures(y, s, counts, index, balanced)
+        if other is not None:
+            reference = _figures(y, other, counts, index, balanced)
+            figures = {k: None if v is None or reference[k] is None else v - reference[k] for k, v in figures.items()}
+        for key, value in figures.items():
+            if value is not None:
+                draws.setdefault(key, []).append(value)
+    tail = 100 * (1 - level) / 2
+    return {key: Interval(*map(float, np.percentile(values, [tail, 100 - tail])), level)
+            for key, values in draws.items()}

@@ -14,28 +14,45 @@ from typing import Sequence
 from rich.table import Table
 
 from ..atomic import atomic_open
-from ..evaluation.evaluate import EvalResult
-from ..evaluation.metrics import Metrics
+from ..evaluation.evaluate import Comparison, EvalResult
+from ..evaluation.metrics import MEAN, POOLED, Interval, Metrics
 
-CSV_FIELDS = ["jpeg_quality", "blur_sigma", "row", "name", "n_sets", "n_real", "n_fake", "ap", "auc", "accuracy",
-              "real_accuracy", "fake_accuracy", "best_accuracy", "best_threshold"]
+CSV_FIELDS = ["jpeg_quality", "blur_sigma", "row", "name", "n_sets", "n_real", "n_fake", "ap", "ap_low", "ap_high", "auc",
+              "accuracy", "real_accuracy", "fake_accuracy", "best_accuracy", "best_threshold"]
 
 
 def _number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _interval(interval: Interval | None, signed: bool = False) -> str:
+    if interval is None:
+        return "-"
+    sign = "+" if signed else ""
+    return f"[{interval.low:{sign}.3f}, {interval.high:{sign}.3f}]"
+
+
+def interval_of(result: EvalResult, kind: str, row: Metrics) -> Interval | None:
+    """The bootstrap interval of a report row's AP (none for family means)."""
+    key = {"set": row.name, "mean": MEAN, "pooled": POOLED}.get(kind)
+    return result.intervals.get(key) if key else None
+
+
 def report_table(result: EvalResult) -> Table:
-    """One row per set, then the mean over sets (mAP), family means, and all images pooled."""
+    """One row per set, then the mean over sets (mAP), family means, and all images pooled; each AP with its
+    bootstrap interval."""
     report = result.report
+    level = next(iter(result.intervals.values())).level if result.intervals else 0.9
     table = Table(title=f"threshold {report.threshold:g}, perturbation: {result.perturbation.label}")
-    for name in ("set", "real", "fake", "AP", "AUC", "acc", "real acc", "fake acc", "best acc", "best t"):
+    for name in ("set", "real", "fake", "AP", f"AP {level:.0%} interval", "AUC", "acc", "real acc", "fake acc",
+                 "best acc", "best t"):
         table.add_column(name, justify="left" if name == "set" else "right")
     rows = report.rows()
     for index, (kind, row) in enumerate(rows):
         name = {"mean": f"mean of {row.n_sets} sets", "family": f"family {row.name}"}.get(kind, row.name)
         last_of_kind = index + 1 == len(rows) or rows[index + 1][0] != kind
-        table.add_row(name, str(row.n_real), str(row.n_fake), _number(row.ap), _number(row.auc), _number(row.accuracy),
+        table.add_row(name, str(row.n_real), str(row.n_fake), _number(row.ap), _interval(interval_of(result, kind, row)),
+                      _number(row.auc), _number(row.accuracy),
                       _number(row.real_accuracy), _number(row.fake_accuracy), _number(row.best_accuracy),
                       _number(row.best_threshold, 4), style="bold" if kind in ("mean", "pooled") else None,
                       end_section=last_of_kind)
@@ -53,7 +70,9 @@ def results_csv(results: Sequence[EvalResult]) -> str:
     writer.writeheader()
     for result in results:
         for kind, row in result.report.rows():
-            values = {**result.perturbation.to_dict(), **row.to_dict(), "row": kind}
+            interval = interval_of(result, kind, row)
+            values = {**result.perturbation.to_dict(), **row.to_dict(), "row": kind,
+                      "ap_low": interval and interval.low, "ap_high": interval and interval.high}
             writer.writerow({key: "" if values[key] is None else values[key] for key in CSV_FIELDS})
     return buffer.getvalue()
 
@@ -110,4 +129,19 @@ def sweep_table(results: Sequence[EvalResult]) -> Table:
         table.add_row(result.perturbation.label, _number(mean.ap), _number(result.report.pooled.ap),
                       _number(mean.accuracy), _number(mean.real_accuracy), _number(mean.fake_accuracy),
                       _number(mean.best_accuracy))
+    return table
+
+
+def comparison_table(comparison: Comparison, candidate: str, baseline: str) -> Table:
+    """Per set, the mean and all images pooled: each checkpoint's AP and the paired interval of the difference."""
+    level = next(iter(comparison.difference.values())).level if comparison.difference else 0.9
+    table = Table(title=f"{candidate} against {baseline}: AP, and the {level:.0%} bootstrap interval of the difference")
+    for name in ("set", "candidate AP", "baseline AP", "difference", "interval"):
+        table.add_column(name, justify="left" if name == "set" else "right")
+    for key in [*comparison.names, MEAN, POOLED]:
+        a, b = comparison.candidate.get(key), comparison.baseline.get(key)
+        diff = None if a is None or b is None else a - b
+        table.add_row(key, _number(a), _number(b), "-" if diff is None else f"{diff:+.3f}",
+                      _interval(comparison.difference.get(key), signed=True),
+                      style="bold" if key in (MEAN, POOLED) else None, end_section=key == comparison.names[-1])
     return table

@@ -1,0 +1,37 @@
+"""Pixels in, the grey plane the forensic branch works on out: validation, luma, centre crop."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as JPEG's Y
+
+
+def to_grey(pixels: np.ndarray, min_side: int = 16) -> np.ndarray:
+    """An H x W (grey) or H x W x 1/3/4 (RGB(A), alpha ignored) uint8 array as float32 luma in 0..255.
+    Raises ValueError, with the reason, on anything else or on an image smaller than `min_side`."""
+    if not isinstance(pixels, np.ndarray):
+        raise ValueError(f"expected a numpy array of pixels, got {type(pixels).__name__}")
+    if pixels.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {pixels.dtype}")
+    if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        grey = pixels[..., :3].astype(np.float32) @ _LUMA
+    elif pixels.ndim == 3 and pixels.shape[2] == 1:
+        grey = pixels[..., 0].astype(np.float32)
+    elif pixels.ndim == 2:
+        grey = pixels.astype(np.float32)
+    else:
+        raise ValueError(f"expected H x W or H x W x 3 pixels, got shape {pixels.shape}")
+    height, width = grey.shape
+    if min(height, width) < min_side:
+        raise ValueError(f"image too small for the forensic branch: {width}x{height} "
+                         f"(needs at least {min_side} pixels a side)")
+    return grey
+
+
+def centre_crop(plane: np.ndarray, side: int) -> np.ndarray:
+    """The centre `side` x `side` window (each dimension clipped to what the plane has)."""
+    height, width = plane.shape[-2:]
+    h, w = min(height, side), min(width, side)
+    top, left = (height - h) // 2, (width - w) // 2
+    return plane[..., top:top + h, left:left + w]

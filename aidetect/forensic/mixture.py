@@ -1,0 +1,100 @@
+"""The density of real photos' self-descriptions: standardise, PCA (whitened), a Gaussian mixture.
+
+Score = negative log-likelihood, higher = less like any real photo seen in fitting. With `residual`
+set, what PCA discards counts too (an isotropic Gaussian over the discarded directions, as in
+probabilistic PCA), so a description far outside the real photos' subspace cannot hide there.
+Fitted with scikit-learn; kept and scored as plain arrays so that it lives in a torch checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_LOG_2PI = float(np.log(2 * np.pi))
+REG_COVAR = 1e-2  # added to the mixture's covariances, in whitened units
+
+
+@dataclass
+class RealMixture:
+    mean: np.ndarray  # D, of the descriptions
+    std: np.ndarray  # D
+    basis: np.ndarray  # D x d, orthonormal principal directions of the standardised descriptions
+    scale: np.ndarray  # d, their standard deviations (whitening)
+    residual_var: float  # mean variance of the discarded directions (0: the residual is not scored)
+    weights: np.ndarray  # C
+    means: np.ndarray  # C x d
+    precision_chol: np.ndarray  # C x d x d (scikit-learn's convention: y = (x - mu) @ P)
+
+    @property
+    def dims(self) -> int:
+        return self.basis.shape[1]
+
+    def project(self, descriptions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whitened PCA coordinates N x d and the squared norm N of what PCA discards."""
+        z = (np.asarray(descriptions, np.float64) - self.mean) / self.std
+        coords = z @ self.basis
+        rest = np.maximum((z * z).sum(-1) - (coords * coords).sum(-1), 0.0)
+        return coords / self.scale, rest
+
+    def score(self, descriptions: np.ndarray) -> np.ndarray:
+        """Negative log-likelihood (nats) of each row of N x D descriptions."""
+        coords, rest = self.project(np.atleast_2d(descriptions))
+        d = coords.shape[1]
+        log_det = np.log(np.diagonal(self.precision_chol, axis1=1, axis2=2)).sum(-1)  # C
+        y = np.einsum("nd,cde->nce", coords, self.precision_chol) \
+            - np.einsum("cd,cde->ce", self.means, self.precision_chol)[None]
+        log_prob = -0.5 * (d * _LOG_2PI + (y * y).sum(-1)) + log_det + np.log(self.weights)  # N x C
+        top = log_prob.max(1, keepdims=True)
+        nll = -(top[:, 0] + np.log(np.exp(log_prob - top).sum(1)))
+        nll += np.log(self.scale).sum()  # the whitening's Jacobian: a density over standardised descriptions
+        if self.residual_var > 0:
+            discarded = self.basis.shape[0] - d
+            nll += 0.5 * (rest / self.residual_var + discarded * (_LOG_2PI + np.log(self.residual_var)))
+        return nll
+
+    def to_arrays(self) -> dict[str, np.ndarray | float]:
+        return {"mean": self.mean, "std": self.std, "basis": self.basis, "scale": self.scale,
+                "residual_var": float(self.residual_var), "weights": self.weights, "means": self.means,
+                "precision_chol": self.precision_chol}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "RealMixture":
+        values = {k: (float(v) if k == "residual_var" else np.asarray(v, np.float64)) for k, v in arrays.items()}
+        return cls(**values)
+
+
+def fit_mixture(descriptions: np.ndarray, components: int, dims: int, covariance: str, seed: int,
+                residual: bool = True) -> RealMixture:
+    """Fit on N x D descriptions of real photos. The PCA keeps at most `dims` directions and at most a
+    quarter of N; the mixture has at most one component per 10 descriptions."""
+    x = np.asarray(descriptions, np.float64)
+    if x.ndim != 2 or len(x) < 4:
+        raise ValueError(f"need at least 4 descriptions to fit the real-photo model, got {len(x)}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("a description holds NaN or infinity")
+    from sklearn.mixture import GaussianMixture
+
+    mean = x.mean(0)
+    std = x.std(0)
+    std = np.where(std > 1e-8 * max(float(std.max()), 1e-30), std, 1.0)
+    z = (x - mean) / std
+    _, singular, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    variances = singular ** 2 / max(len(z) - 1, 1)
+    d = int(max(1, min(dims, len(z) // 4, int((variances > 1e-10 * variances[0]).sum()))))
+    basis = vt[:d].T
+    scale = np.sqrt(np.maximum(variances[:d], 1e-12))
+    discarded = variances[d:].sum() / max(z.shape[1] - d, 1)
+    residual_var = float(max(discarded, 1e-6)) if residual and z.shape[1] > d else 0.0
+    coords = (z @ basis) / scale
+    gmm = GaussianMixture(n_components=int(max(1, min(components, len(z) // 10))), covariance_type=covariance,
+                          reg_covar=REG_COVAR, random_state=seed, n_init=2, max_iter=300).fit(coords)
+    c = gmm.n_components
+    prec = gmm.precisions_cholesky_
+    if covariance == "diag":
+        prec = np.stack([np.diag(p) for p in prec])
+    elif covariance == "tied":
+        prec = np.broadcast_to(prec, (c, d, d)).copy()
+    return RealMixture(mean=mean, std=std, basis=basis, scale=scale, residual_var=residual_var,
+                       weights=gmm.weights_.copy(), means=gmm.means_.copy(), precision_chol=np.asarray(prec))
