@@ -43,7 +43,14 @@ class CheckpointInfo:
 
     @property
     def threshold(self) -> float:
+        """P(generated) at or above which the verdict is "generated"."""
         return float(self.metadata.get("threshold", 0.5))
+
+    @property
+    def lower_threshold(self) -> float:
+        """Below it, "no sign of generation"; between the two, "uncertain" (none when they are equal)."""
+        lower = self.metadata.get("lower_threshold")
+        return self.threshold if lower is None else min(float(lower), self.threshold)
 
     @property
     def logit_bias(self) -> float:

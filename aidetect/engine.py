@@ -81,6 +81,7 @@ class Detector:
         self.threshold = info.threshold if threshold is None else float(threshold)
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError("threshold must lie between 0 and 1")
+        self.lower_threshold = min(info.lower_threshold, self.threshold)  # below: no sign; between: uncertain
         self.max_pixels = max_pixels
         self.generator = torch.Generator().manual_seed(0)  # the "random" ablation is repeatable
 
@@ -104,7 +105,8 @@ class Detector:
         """The checkpoint and operating point behind these results, for JSON outputs and reports."""
         info = self.info
         return {"path": str(info.path), "name": info.name, "backbone": info.config.backbone,
-                "patches": info.config.patches, "threshold": self.threshold, "logit_bias": info.logit_bias}
+                "patches": info.config.patches, "threshold": self.threshold, "lower_threshold": self.lower_threshold,
+                "logit_bias": info.logit_bias}
 
     def predict(self, inputs: Iterable[Input]) -> list[Prediction]:
         """Predictions for every input, in order; unreadable inputs get a Prediction with `error` set."""
@@ -164,7 +166,7 @@ class Detector:
         found = [Box(left, top, right, bottom, size, None if np.isnan(score) else round(float(score), 6))
                  for (top, left, bottom, right), size, score in zip(boxes, sizes, scores)]
         probability = round(probability, 6)
-        verdict = decide(decoded.provenance, probability, self.threshold)
+        verdict = decide(decoded.provenance, probability, self.threshold, self.lower_threshold)
         return Prediction(decoded.path, probability, verdict, self.threshold, int(width), int(height), found,
                           provenance=decoded.provenance)
 

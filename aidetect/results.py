@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 GENERATED = "generated"
 AI_EDITED = "ai-edited"
 NO_SIGN = "no sign of generation"
+UNCERTAIN = "uncertain"  # the pixel score lies between the two thresholds
 UNDETERMINED = "undetermined"  # no provenance and no pixel result
 FLAGGED = (GENERATED, AI_EDITED)
 

@@ -9,7 +9,7 @@ from helpers import run_cli, write_image
 
 from aidetect.checkpoint import read_checkpoint
 from aidetect.engine import Detector
-from aidetect.evaluation.calibrate import calibrate_checkpoint, calibrate_scores, fit_logit_bias
+from aidetect.evaluation.calibrate import calibrate_checkpoint, calibrate_scores, fit_logit_bias, lower_threshold
 from aidetect.evaluation.metrics import fpr_threshold
 
 
@@ -90,9 +90,60 @@ def test_cli_calibrate(folders, tiny_checkpoint, tmp_path):
     result = run_cli("calibrate", folders / "real", "--target-fpr", "0.1", "-w", tiny_checkpoint, "--out", out,
                      "--device", "cpu", "--workers", "0", "--no-progress")
     assert result.exit_code == 0, result.stderr
-    assert "FPR 0.100 (target 0.1) on 10 reals" in result.stdout
+    assert "flags 0.100 of the reals; target 0.1 on every source" in result.stdout
     info, _ = read_checkpoint(out)
     assert info.metadata["calibration"]["n_fake"] == 0 and info.logit_bias == 0.0
     result = run_cli("calibrate", tmp_path / "missing", "-w", tiny_checkpoint, "--out", tmp_path / "x.pt",
                      "--device", "cpu", "--no-progress")
     assert result.exit_code == 2 and "not a folder" in result.stderr
+
+
+def test_threshold_holds_on_every_real_source_and_the_lower_one_misses_few_fakes():
+    """A source of reals the model finds hard (scored high) sets the threshold, not the pooled reals; the
+    lower threshold lets at most the target share of fakes fall under it; the band holds the rest."""
+    rng = np.random.default_rng(1)
+    easy, hard = _sigmoid(rng.normal(-2, 1, 400)), _sigmoid(rng.normal(0.5, 1, 100))
+    fakes = _sigmoid(rng.normal(1.5, 1, 400))
+    reals, sources = np.r_[easy, hard], ["easy"] * 400 + ["hard"] * 100
+    pooled = calibrate_scores(reals, [], 0.05)
+    per_source = calibrate_scores(reals, fakes, 0.05, real_sources=sources, target_miss=0.1)
+    assert per_source.real_accuracy["hard"] >= 0.95 and per_source.real_accuracy["easy"] >= 0.95
+    assert (hard >= pooled.threshold).mean() > 0.1  # pooled, the hard source's reals were flagged far more
+    fake_scores = _sigmoid(np.log(fakes / (1 - fakes)) + per_source.logit_bias - 0.0)
+    assert per_source.lower_threshold <= per_source.threshold
+    assert per_source.missed <= 0.1 and per_source.missed == pytest.approx((fake_scores < per_source.lower_threshold).mean())
+    assert 0 < per_source.uncertain["fake"] < 1
+    with pytest.raises(ValueError):
+        lower_threshold([], 0.05)
+    assert lower_threshold([0.1, 0.2, 0.3, 0.4], 0.25) == 0.2  # one fake below it: the allowed share
+    assert lower_threshold([0.1, 0.2, 0.3, 0.4], 0.0) == 0.1
+
+
+def test_a_labelled_root_calibrates_both_thresholds_and_scan_gives_three_verdicts(tiny_checkpoint, tmp_path):
+    """calibrate on a CNNDetection-layout root (a corpus's val_out): sources from its folders, fakes from
+    its 1_fake; the checkpoint it writes makes scan say generated, uncertain or no sign of generation."""
+    root = tmp_path / "val_out"
+    for source, count in (("cams", 8), ("faces", 6)):
+        for i in range(count):
+            (root / source / "0_real").mkdir(parents=True, exist_ok=True)
+            write_image(root / source / "0_real" / f"{i}.png", 40 + 6 * i, 48, seed=10 * count + i)
+    for i in range(10):
+        (root / "gen" / "1_fake" / "g").mkdir(parents=True, exist_ok=True)
+        write_image(root / "gen" / "1_fake" / "g" / f"{i}.png", 64, 36 + 4 * i, seed=500 + i)
+    out = tmp_path / "three.pt"
+    result = run_cli("calibrate", root, "-w", tiny_checkpoint, "--out", out, "--target-fpr", "0.2", "--target-miss",
+                     "0.2", "--device", "cpu", "--workers", "0", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert "real accuracy: cams" in result.stdout and "real accuracy: faces" in result.stdout
+    info, _ = read_checkpoint(out)
+    record = info.metadata["calibration"]
+    assert (record["n_real"], record["n_fake"]) == (14, 10)
+    assert info.lower_threshold == record["lower_threshold"] <= info.threshold == record["threshold"]
+    assert min(record["real_accuracy"].values()) >= 0.8
+    detector = Detector.load(out, device="cpu", workers=0)
+    for p in detector.predict(sorted(root.rglob("*.png"))):
+        expected = ("generated" if p.probability >= info.threshold else
+                    "no sign of generation" if p.probability < info.lower_threshold else "uncertain")
+        assert p.label == expected
+    assert run_cli("calibrate", root, "--fake", root, "-w", tiny_checkpoint, "--out", out,
+                   "--device", "cpu", "--no-progress").exit_code == 2  # a labelled root brings its own fakes

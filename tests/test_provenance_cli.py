@@ -88,7 +88,7 @@ def test_csv_and_table_carry_the_verdict_parts_and_a_provenance_summary(tiny_che
     assert rows[0]["provenance"].startswith("C2PA signed: trainedAlgorithmicMedia") and "NovelAI" in rows[1]["provenance"]
     table = run_cli("scan", "-w", tiny_checkpoint, *SCAN_OPTIONS, *files)
     assert "signed-declaration" in table.stdout and "unsigned-metadata" in table.stdout and "NovelAI" in table.stdout
-    assert "2 generated, 0 ai-edited, 0 no sign of generation, 0 unreadable" in table.stderr
+    assert "2 generated, 0 ai-edited, 0 uncertain, 0 no sign of generation, 0 unreadable" in table.stderr
 
 
 def _broken_files(folder: Path) -> list[Path]:

@@ -93,7 +93,8 @@ def eval_command(
 def calibrate(
     real_dir: Path = typer.Argument(..., help="Folder of real images from the domain to calibrate for."),
     fake: Optional[Path] = typer.Option(None, "--fake", help="Folder of generated images: also fit a logit bias."),
-    target_fpr: float = typer.Option(0.05, "--target-fpr", min=0.0, max=1.0, help="Largest share of reals to flag."),
+    target_fpr: float = typer.Option(0.05, "--target-fpr", min=0.0, max=1.0, help="Largest share of reals to flag, on every real source at once."),
+    target_miss: float = typer.Option(0.05, "--target-miss", min=0.0, max=0.99, help="With fakes: largest share of them to call 'no sign of generation' (the lower threshold)."),
     out_path: Path = typer.Option(..., "--out", "-o", help="The calibrated checkpoint to write."),
     weights: Weights = None,
     batch_size: BatchSize = None,
@@ -101,18 +102,21 @@ def calibrate(
     device: Device = "auto",
     progress: ShowProgress = True,
 ) -> None:
-    """Set a checkpoint's threshold for a target false-positive rate (and its logit bias, given fakes)."""
+    """Set a checkpoint's operating point: the threshold of "generated" for a target false-positive rate on every
+    real source, and, given fakes, the lower threshold of "no sign of generation" and a logit bias. REAL_DIR is a
+    folder of reals (one source) or a labelled root (0_real/1_fake below it, e.g. a corpus's val_out: its reals'
+    sources are its folders, its fakes the fakes)."""
     from ..checkpoint import CheckpointError
+    from ..datasets import DatasetError
     from ..evaluation.calibrate import calibrate_checkpoint
+    from ..render.evaluation import calibration_table
 
-    with running("scoring", progress, catch=(CheckpointError, ValueError)) as step:
+    with running("scoring", progress, catch=(CheckpointError, ValueError, DatasetError)) as step:
         calibration, failed = calibrate_checkpoint(real_dir, out_path, fake, target_fpr, weights, workers,
-                                                   step.advance, batch_size=batch_size, device=device)
+                                                   step.advance, target_miss, batch_size=batch_size, device=device)
     report_left_out((p.path, p.error) for p in failed)
-    tpr = "-" if calibration.tpr is None else f"{calibration.tpr:.3f}"
-    out.print(f"threshold {calibration.threshold:.6f}, logit bias {calibration.logit_bias:+.4f}: "
-              f"FPR {calibration.fpr:.3f} (target {calibration.target_fpr:g}) on {calibration.n_real} reals, "
-              f"TPR {tpr} on {calibration.n_fake} fakes; wrote {out_path}", highlight=False)
+    out.print(calibration_table(calibration))
+    note(f"wrote {out_path}")
 
 
 def convert(

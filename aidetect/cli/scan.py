@@ -12,7 +12,7 @@ import typer
 
 from ..atomic import atomic_open
 from ..config import DEFAULT_MAX_PIXELS, OutputFormat
-from ..results import AI_EDITED, GENERATED, NO_SIGN
+from ..results import AI_EDITED, GENERATED, NO_SIGN, UNCERTAIN
 from .common import (EXIT_SOME_FAILED, BatchSize, Device, MaxPixels, Paths, ReadProvenance, Recursive, ShowProgress,
                      Threshold, Weights, Workers, fail, find_inputs, finish, load_detector, make_folder, note, out,
                      with_progress)
@@ -45,8 +45,9 @@ def open_output(path: Optional[Path]) -> Iterator[TextIO]:
 
 def print_totals(labels: Counter, count: int, failed: int, where: str = "") -> None:
     """N inputs: how many got each verdict label, and how many could not be read."""
-    counts = ", ".join(f"{labels[label]} {label}" for label in (GENERATED, AI_EDITED, NO_SIGN))
-    others = count - failed - sum(labels[label] for label in (GENERATED, AI_EDITED, NO_SIGN))
+    shown = (GENERATED, AI_EDITED, UNCERTAIN, NO_SIGN)
+    counts = ", ".join(f"{labels[label]} {label}" for label in shown)
+    others = count - failed - sum(labels[label] for label in shown)
     note(f"{count} inputs: {counts}{f', {others} undetermined' if others else ''}, {failed} unreadable{where}")
 
 

@@ -1,23 +1,27 @@
-"""Choosing a checkpoint's operating point on the user's own images.
+"""Choosing a checkpoint's operating point on images held out of its training, or on the user's own.
 
 A detector trained on one mix of sources is rarely calibrated for another: its probabilities drift
-and 0.5 is an arbitrary cut. Given real images (and optionally generated ones) from the target
-domain, this sets the decision threshold so that at most a target share of reals is flagged, and
-with fakes also fits a logit bias so that the probabilities mean something there. Both go into the
-checkpoint's metadata (`threshold`, `logit_bias`), which the engine already applies.
+and 0.5 is an arbitrary cut. Given real images (and optionally generated ones), this sets two
+thresholds: "generated" at or above `threshold`, chosen so that at most a target share of reals is
+flagged on every real source at once (a threshold that holds on the pooled reals can still flag half
+of one camera's photos); "no sign of generation" below `lower_threshold`, under which at most a target
+share of the fakes falls; in between, "uncertain". With fakes it also fits a logit bias so that the
+probabilities mean something there. All of it goes into the checkpoint's metadata, which the engine
+applies.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from ..datasets import REAL, labelled_images
 from ..engine import Detector
 from ..inputs import iter_inputs
 from ..results import Prediction
@@ -29,13 +33,18 @@ from .metrics import PROBABILITY_UNIT, fpr_threshold
 class Calibration:
     """The chosen operating point and how it did on the calibration images."""
 
-    threshold: float
+    threshold: float  # generated at or above
     logit_bias: float  # the total bias to store: the checkpoint's previous one plus the fitted shift
     target_fpr: float
-    fpr: float
-    tpr: float | None
+    fpr: float  # reals flagged, pooled
+    tpr: float | None  # fakes flagged
     n_real: int
     n_fake: int
+    lower_threshold: float | None = None  # no sign of generation below (None: no band, without fakes)
+    target_miss: float | None = None
+    missed: float | None = None  # fakes below the lower threshold
+    uncertain: dict[str, float] = field(default_factory=dict)  # share of reals / fakes in the band
+    real_accuracy: dict[str, float] = field(default_factory=dict)  # per real source, at the threshold
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,48 +76,95 @@ def fit_logit_bias(real_logits: np.ndarray, fake_logits: np.ndarray) -> float:
     return 0.5 * (low + high)
 
 
+def lower_threshold(fake_scores: Sequence[float], target_miss: float) -> float:
+    """The highest threshold below which at most `target_miss` of the fakes fall (the cut lies on a fake's
+    score: that fake and all above it stay out of "no sign of generation")."""
+    if not 0.0 <= target_miss < 1.0:
+        raise ValueError(f"target miss rate must lie in [0, 1), got {target_miss}")
+    fakes = np.sort(np.asarray(fake_scores, dtype=np.float64))
+    if not fakes.size:
+        raise ValueError("choosing a lower threshold needs generated images")
+    return float(fakes[int(np.floor(target_miss * fakes.size + 1e-9))])
+
+
 def calibrate_scores(real_probabilities: Sequence[float], fake_probabilities: Sequence[float], target_fpr: float,
-                     previous_bias: float = 0.0) -> Calibration:
-    """Threshold (and, with fakes, logit bias) from the detector's probabilities on the calibration
-    images; the threshold is chosen on the bias-corrected probabilities the engine will produce."""
+                     previous_bias: float = 0.0, real_sources: Sequence[str] | None = None,
+                     target_miss: float = 0.05) -> Calibration:
+    """Thresholds (and, with fakes, a logit bias) from the detector's probabilities on the calibration
+    images, chosen on the bias-corrected probabilities the engine will produce. `real_sources` names each
+    real's source: the threshold then holds the target on every source at once (the highest of their own)."""
     real, fake = logits_of(real_probabilities), logits_of(fake_probabilities)
     shift = fit_logit_bias(real, fake) if fake.size else 0.0
     real_scores, fake_scores = _sigmoid(real + shift), _sigmoid(fake + shift)
-    threshold = fpr_threshold(real_scores, target_fpr, fake_scores)
+    sources = np.asarray(real_sources if real_sources is not None else [""] * real.size)
+    names = sorted(set(sources.tolist()))
+    threshold = max(fpr_threshold(real_scores[sources == name], target_fpr, fake_scores) for name in names)
+    lower = min(lower_threshold(fake_scores, target_miss), threshold) if fake.size else None
+    band = {} if lower is None else {
+        "real": float(((real_scores >= lower) & (real_scores < threshold)).mean()),
+        "fake": float(((fake_scores >= lower) & (fake_scores < threshold)).mean())}
     return Calibration(threshold=threshold, logit_bias=previous_bias + shift, target_fpr=target_fpr,
                        fpr=float((real_scores >= threshold).mean()),
                        tpr=float((fake_scores >= threshold).mean()) if fake.size else None,
-                       n_real=int(real.size), n_fake=int(fake.size))
+                       n_real=int(real.size), n_fake=int(fake.size), lower_threshold=lower,
+                       target_miss=target_miss if fake.size else None,
+                       missed=float((fake_scores < lower).mean()) if fake.size else None, uncertain=band,
+                       real_accuracy={name or "all": float((real_scores[sources == name] < threshold).mean())
+                                      for name in names})
 
 
-def _score_folder(detector: Detector, folder: str | os.PathLike,
-                  progress: Progress | None) -> tuple[list[float], list[Prediction]]:
-    """Probabilities of the readable images under `folder`, and the predictions that failed."""
-    if not Path(folder).is_dir():
-        raise ValueError(f"{folder}: not a folder")
-    items = list(iter_inputs([os.fspath(folder)]))
-    failed = [Prediction(item.path, error=item.error) for item in items if item.error]
-    [predictions] = predict_files(detector, [item.path for item in items if not item.error], progress=progress)
-    return [p.probability for p in predictions if p.ok], failed + [p for p in predictions if not p.ok]
+def _score(detector: Detector, paths: Sequence[str], progress: Progress | None) -> tuple[list[float], list[Prediction]]:
+    """Probabilities of the readable images (None where unreadable), and the predictions that failed."""
+    [predictions] = predict_files(detector, paths, progress=progress)
+    return [p.probability if p.ok else None for p in predictions], [p for p in predictions if not p.ok]
+
+
+def calibration_images(real_dir: str | os.PathLike, fake_dir: str | os.PathLike | None
+                       ) -> tuple[list[str], list[str], list[str], list[Prediction]]:
+    """(reals, their sources, fakes, unlisted inputs). A labelled root (0_real/1_fake folders below it, as a
+    corpus's val_out) gives both classes, each real's source being its folder under the root; a plain folder
+    gives reals of one source, and `fake_dir` the fakes."""
+    root = Path(real_dir)
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder")
+    labelled = labelled_images(root)
+    if labelled:
+        if fake_dir:
+            raise ValueError(f"{root} holds 0_real/1_fake folders: its fakes are used, drop --fake")
+        reals = [p for p, label in labelled if label == REAL]
+        return ([str(p) for p in reals], [p.relative_to(root).parts[0] for p in reals],
+                [str(p) for p, label in labelled if label != REAL], [])
+    items = list(iter_inputs([os.fspath(root)]))
+    fakes = list(iter_inputs([os.fspath(fake_dir)])) if fake_dir else []
+    if fake_dir and not Path(fake_dir).is_dir():
+        raise ValueError(f"{fake_dir}: not a folder")
+    failed = [Prediction(item.path, error=item.error) for item in items + fakes if item.error]
+    reals = [item.path for item in items if not item.error]
+    return reals, [""] * len(reals), [item.path for item in fakes if not item.error], failed
 
 
 def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fake_dir: str | os.PathLike | None = None,
                          target_fpr: float = 0.05, weights: str | os.PathLike | None = None, workers: int | None = None,
-                         progress: Progress | None = None, **detector_options) -> tuple[Calibration, list[Prediction]]:
-    """Score the images, calibrate, and write a copy of the checkpoint with `threshold`, `logit_bias`
-    and a `calibration` record in its metadata. Returns the calibration and the unreadable images."""
+                         progress: Progress | None = None, target_miss: float = 0.05,
+                         **detector_options) -> tuple[Calibration, list[Prediction]]:
+    """Score the images, calibrate, and write a copy of the checkpoint with `threshold`, `lower_threshold`,
+    `logit_bias` and a `calibration` record in its metadata. Returns the calibration and the unreadable images."""
+    reals, sources, fakes, failed = calibration_images(real_dir, fake_dir)
     detector = Detector.load(weights, workers=workers, provenance=False, **detector_options)
-    reals, failed = _score_folder(detector, real_dir, progress)
-    fakes, failed_fakes = _score_folder(detector, fake_dir, progress) if fake_dir else ([], [])
-    if not reals:
-        raise ValueError(f"{real_dir}: no readable images to calibrate on")
-    calibration = calibrate_scores(reals, fakes, target_fpr, detector.info.logit_bias)
+    real_scores, real_failed = _score(detector, reals, progress)
+    fake_scores, fake_failed = _score(detector, fakes, progress)
+    kept = [(score, source) for score, source in zip(real_scores, sources) if score is not None]
+    if not kept:
+        raise ValueError(f"{real_dir}: no readable real images to calibrate on")
+    calibration = calibrate_scores([s for s, _ in kept], [s for s in fake_scores if s is not None], target_fpr,
+                                   detector.info.logit_bias, [source for _, source in kept], target_miss)
+    failed += real_failed + fake_failed
     source = detector.info.path
     record = {**calibration.to_dict(), "real_dir": str(real_dir), "fake_dir": str(fake_dir) if fake_dir else None,
-              "unreadable": len(failed) + len(failed_fakes), "source": str(source),
-              "source_sha256": file_sha256(source),
+              "unreadable": len(failed), "source": str(source), "source_sha256": file_sha256(source),
               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    metadata = {**detector.info.metadata, "threshold": calibration.threshold, "logit_bias": calibration.logit_bias,
+    metadata = {**detector.info.metadata, "threshold": calibration.threshold,
+                "lower_threshold": calibration.lower_threshold, "logit_bias": calibration.logit_bias,
                 "calibration": record}
     save_checkpoint(out, load_checkpoint(source, detector.info.config.patches)[0], metadata)  # unfolded
-    return calibration, failed + failed_fakes
+    return calibration, failed

@@ -64,8 +64,10 @@ def describe_plane(grey: np.ndarray, bank: np.ndarray, neighbourhood: int, scale
     same description."""
     maps = residuals(grey, bank)
     parts = []
+    done = {1: maps}  # pooling by 4 is pooling by 2 twice: reuse the coarser maps already made
     for factor in scales:
-        scaled = np.ascontiguousarray(pooled(maps, factor))
+        base = max((f for f in done if factor % f == 0), default=1)
+        scaled = done[factor] = np.ascontiguousarray(pooled(done[base], factor // base))
         rng = np.random.default_rng([seed, factor, *scaled.shape[-2:]])
         parts.append(symmetric_predictors(neighbourhoods(scaled, neighbourhood, samples, rng), ridge))
     return np.concatenate([p.ravel() for p in parts]).astype(np.float32)

@@ -109,6 +109,6 @@ def learn_filters(crops: np.ndarray, filters: int, size: int, diversity: float, 
         optimiser.step()
         schedule.step()
         if progress is not None:
-            progress(step, float(loss))
+            progress(step, float(loss.detach()))
     with torch.no_grad():
         return constrain(weights).numpy().astype(np.float32)

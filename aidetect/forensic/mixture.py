@@ -61,8 +61,12 @@ class RealMixture:
 
     @classmethod
     def from_arrays(cls, arrays: dict) -> "RealMixture":
-        values = {k: (float(v) if k == "residual_var" else np.asarray(v, np.float64)) for k, v in arrays.items()}
-        return cls(**values)
+        return cls(**arrays)
+
+    def __post_init__(self) -> None:  # one dtype and layout, so that a restored model scores bit for bit alike
+        for name in ("mean", "std", "basis", "scale", "weights", "means", "precision_chol"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name), np.float64))
+        self.residual_var = float(self.residual_var)
 
 
 def fit_mixture(descriptions: np.ndarray, components: int, dims: int, covariance: str, seed: int,

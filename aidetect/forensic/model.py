@@ -123,6 +123,13 @@ def _quiet(stage: str, done: int, total: int) -> None:
     pass
 
 
+def holdout_split(count: int, config: ForensicConfig) -> tuple[list[int], list[int]]:
+    """Indices of the photos kept out to set the threshold, and of those fitted on (seeded, sorted)."""
+    order = np.random.default_rng(config.seed).permutation(count)
+    held = int(count * config.holdout) if count * config.holdout >= 2 else 0
+    return sorted(int(i) for i in order[:held]), sorted(int(i) for i in order[held:])
+
+
 def fit_filters(items: list[ImageInput], config: ForensicConfig, progress: Progress = _quiet) -> np.ndarray:
     """The filter bank, learnt (or least-squares fitted) on grey crops of these photos and of one
     augmented view of each. Reads at most config.filter_crops / 4 photos, spread over the list."""
@@ -168,11 +175,8 @@ def fit_real_model(images: Iterable[ImageInput], config: ForensicConfig | None =
     config = config or ForensicConfig()
     progress = progress or _quiet
     items = list(images)
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(items))
-    held = int(len(items) * config.holdout) if len(items) * config.holdout >= 2 else 0
-    held_items = [items[i] for i in sorted(order[:held])]
-    fit_index = sorted(order[held:])
+    held_index, fit_index = holdout_split(len(items), config)
+    held_items = [items[i] for i in held_index]
     fit_items = [items[i] for i in fit_index]
     if len(fit_items) < 2:
         raise ValueError(f"need at least 2 real photos to fit on, got {len(fit_items)}")
@@ -200,14 +204,14 @@ def fit_real_model(images: Iterable[ImageInput], config: ForensicConfig | None =
                            fitted_images=fitted)
 
     held_whole, held_tiles = [], []
-    for done, item in enumerate(held_items):
+    for done, (index, item) in enumerate(zip(held_index, held_items)):
         try:
             grey = to_grey(_pixels(item), config.min_side)
         except (ImageError, ValueError):
             continue
         held_whole.append(describe_crop(grey, bank, config))
         held_tiles += [describe_tile(t, bank, config) for t in
-                       random_tiles(grey, 1, config, np.random.default_rng([config.seed, done, 2]))]
+                       random_tiles(grey, 1, config, np.random.default_rng([config.seed, index, 2]))]
         progress("threshold", done + 1, len(held_items))
     quantile = 1 - config.target_fpr
     if held_whole:

@@ -15,7 +15,7 @@ provenance and no pixel result). No label ever claims a file is genuine.
 
 from __future__ import annotations
 
-from ..results import AI_EDITED, GENERATED, NO_SIGN, UNDETERMINED, Verdict
+from ..results import AI_EDITED, GENERATED, NO_SIGN, UNCERTAIN, UNDETERMINED, Verdict
 from .declarations import AI_KINDS, Declaration, declaration
 from .evidence import Provenance, ToolDeclaration
 
@@ -24,10 +24,12 @@ NO_PROVENANCE = "absence of provenance is no evidence of authenticity"
 _WHAT = {GENERATED: "AI generation", AI_EDITED: "AI editing"}
 
 
-def decide(provenance: Provenance | None, probability: float | None, threshold: float | None) -> Verdict:
+def decide(provenance: Provenance | None, probability: float | None, threshold: float | None,
+           lower_threshold: float | None = None) -> Verdict:
     """The verdict for one file; `probability` is None when the pixel detector was off or failed, `provenance`
     None when it was not read (`--no-provenance`)."""
-    pixels = _Pixels(probability, DEFAULT_THRESHOLD if threshold is None else threshold)
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    pixels = _Pixels(probability, threshold, threshold if lower_threshold is None else min(lower_threshold, threshold))
     if provenance is None:
         return Verdict(pixels.label, "pixels", pixels.strength, f"Provenance was not read; {pixels.clause}.")
     if provenance.c2pa_state == "tampered":
@@ -56,17 +58,19 @@ def decide(provenance: Provenance | None, probability: float | None, threshold: 
 class _Pixels:
     """The pixel detector's result, as a label and as words."""
 
-    def __init__(self, probability: float | None, threshold: float) -> None:
+    def __init__(self, probability: float | None, threshold: float, lower: float) -> None:
         self.probability, self.threshold = probability, threshold
         if probability is None:
             self.label, self.strength = UNDETERMINED, "none"
             self.clause, self.comparison = "no pixel result is available", ""
         else:
-            generated = probability >= threshold
-            self.label = GENERATED if generated else NO_SIGN
+            generated, clear = probability >= threshold, probability < lower
+            self.label = GENERATED if generated else NO_SIGN if clear else UNCERTAIN
             self.strength = "weak"
-            self.clause = f"the pixel detector scores {probability:.3f} (threshold {threshold:.3f})"
-            self.comparison = f"{probability:.3f} {'>=' if generated else '<'} {threshold:.3f}"
+            cuts = f"threshold {threshold:.3f}" if lower == threshold else f"uncertain from {lower:.3f} to {threshold:.3f}"
+            self.clause = f"the pixel detector scores {probability:.3f} ({cuts})"
+            self.comparison = (f"{probability:.3f} >= {threshold:.3f}" if generated else
+                               f"{probability:.3f} < {lower:.3f}" if clear else f"{lower:.3f} <= {probability:.3f} < {threshold:.3f}")
 
 
 def _signed(declared: Declaration, provenance: Provenance, pixels: _Pixels) -> Verdict:

@@ -14,6 +14,7 @@ from typing import Sequence
 from rich.table import Table
 
 from ..atomic import atomic_open
+from ..evaluation.calibrate import Calibration
 from ..evaluation.evaluate import Comparison, EvalResult
 from ..evaluation.metrics import MEAN, POOLED, Interval, Metrics
 
@@ -144,4 +145,21 @@ def comparison_table(comparison: Comparison, candidate: str, baseline: str) -> T
         table.add_row(key, _number(a), _number(b), "-" if diff is None else f"{diff:+.3f}",
                       _interval(comparison.difference.get(key), signed=True),
                       style="bold" if key in (MEAN, POOLED) else None, end_section=key == comparison.names[-1])
+    return table
+
+
+def calibration_table(calibration: Calibration) -> Table:
+    """The operating point and how it does on the calibration images, per real source."""
+    c = calibration
+    table = Table(title=f"operating point on {c.n_real} reals and {c.n_fake} fakes", show_header=False)
+    table.add_row("generated at or above", f"{c.threshold:.6f} (flags {c.fpr:.3f} of the reals; target "
+                                           f"{c.target_fpr:g} on every source)")
+    if c.lower_threshold is not None:
+        table.add_row("no sign of generation below", f"{c.lower_threshold:.6f} ({c.missed:.3f} of the fakes; "
+                                                     f"target {c.target_miss:g})")
+        table.add_row("uncertain between", f"{c.uncertain['real']:.3f} of the reals, {c.uncertain['fake']:.3f} of the fakes")
+        table.add_row("fakes called generated", f"{c.tpr:.3f}")
+    table.add_row("logit bias", f"{c.logit_bias:+.4f}")
+    for source, accuracy in c.real_accuracy.items():
+        table.add_row(f"real accuracy: {source}", f"{accuracy:.3f}")
     return table

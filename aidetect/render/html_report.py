@@ -18,7 +18,7 @@ from urllib.parse import quote
 from ..atomic import atomic_open
 from ..explain import Explained
 from ..provenance import provenance_summary
-from ..results import AI_EDITED, GENERATED, NO_SIGN, Prediction
+from ..results import AI_EDITED, GENERATED, NO_SIGN, UNCERTAIN, Prediction
 
 THUMB_SIDE = 128
 BINS = 20
@@ -131,7 +131,8 @@ def _disagreements(rows: list[Row]) -> str:
 def render_page(rows: list[Row], errors: list[Prediction], checkpoint: dict) -> str:
     """The whole index.html."""
     threshold = float(checkpoint.get("threshold", 0.5))
-    labels = {label: sum(1 for r in rows if r.prediction.label == label) for label in (GENERATED, AI_EDITED, NO_SIGN)}
+    labels = {label: sum(1 for r in rows if r.prediction.label == label)
+              for label in (GENERATED, AI_EDITED, UNCERTAIN, NO_SIGN)}
     when = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     error_items = "".join(f"<li><code>{html.escape(p.path)}</code>: {html.escape(p.error or '')}</li>" for p in errors)
     errors_html = (f'<section id="errors"><h2>Unreadable ({len(errors)})</h2><ul>{error_items}</ul></section>'
@@ -165,7 +166,8 @@ td.path { max-width: 480px; overflow-wrap: anywhere; }
 td img { max-width: 128px; max-height: 128px; display: block; }
 .verdict { padding: 1px 8px; border-radius: 8px; color: #fff; }
 .verdict.no-sign-of-generation { background: #3a8f5c; } .verdict.generated { background: #c8413b; }
-.verdict.ai-edited { background: #c27c1b; } .verdict.undetermined { background: #777; }
+.verdict.ai-edited { background: #c27c1b; } .verdict.uncertain { background: #b08d12; }
+.verdict.undetermined { background: #777; }
 .basis { color: #666; font-size: 0.85em; } td.provenance { max-width: 22em; font-size: 0.9em; }
 #errors li { margin: 2px 0; } #errors code { overflow-wrap: anywhere; }
 """

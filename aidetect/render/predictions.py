@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ..config import OutputFormat
 from ..provenance import provenance_summary
-from ..results import Prediction
+from ..results import UNCERTAIN, Prediction
 
 # The verdict's parts and the provenance summary get a column each; JSON keeps the whole objects.
 CSV_FIELDS = ["path", "probability", "verdict", "basis", "strength", "threshold", "width", "height", "boxes",
@@ -65,7 +65,8 @@ def results_table(predictions: list[Prediction], title: str | None = None) -> Ta
             table.add_row(Text(p.path), "", Text("unreadable", style="red"), "", Text(provenance), "", "")
             continue
         top = p.boxes[0] if p.boxes else None
-        table.add_row(Text(p.path), f"{p.probability:.3f}", Text(p.label, style="red" if p.flagged else "green"),
+        colour = "red" if p.flagged else "yellow" if p.label == UNCERTAIN else "green"
+        table.add_row(Text(p.path), f"{p.probability:.3f}", Text(p.label, style=colour),
                       p.verdict.basis, Text(provenance), f"{p.width}x{p.height}",
                       f"{top.x0},{top.y0},{top.x1},{top.y1}" if top else "")
     return table
