@@ -150,3 +150,16 @@ def test_paired_difference_of_a_model_with_itself_is_zero_and_a_better_one_is_ab
     better = scores + np.where(labels == 1, 1.0, 0.0)  # every fake scored higher
     gain = ap_intervals(labels, better, members, balanced=True, baseline=scores, replicates=200)[MEAN]
     assert gain.low > 0
+
+
+def test_several_runs_are_compared_by_the_mean_of_their_figures():
+    from aidetect.evaluation.metrics import MEAN, ap_figures, ap_intervals
+
+    labels, scores, members = _lgo()
+    better = scores + np.where(labels == 1, 0.5, 0.0)
+    one, two = ap_figures(labels, scores, members, True), ap_figures(labels, better, members, True)
+    both = ap_figures(labels, [scores, better], members, True)
+    assert both[MEAN] == pytest.approx((one[MEAN] + two[MEAN]) / 2)
+    paired = ap_intervals(labels, [better, better], members, True, baseline=scores, replicates=100)[MEAN]
+    alone = ap_intervals(labels, better, members, True, baseline=scores, replicates=100)[MEAN]
+    assert (paired.low, paired.high) == pytest.approx((alone.low, alone.high))

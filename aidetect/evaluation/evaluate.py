@@ -131,11 +131,14 @@ def _intervals(sets: Sequence[ImageSet], scores: Mapping[str, float], balanced: 
     return ap_intervals(labels, [scores[p] for p in paths], members, balanced)
 
 
-def compare(candidate: EvalResult, baseline: EvalResult, sets: Sequence[ImageSet], balanced: bool = False) -> Comparison:
-    """The candidate's APs against the baseline's on the images both scored, with paired intervals."""
-    both = set(candidate.scores) & set(baseline.scores)
+def compare(candidate: EvalResult | Sequence[EvalResult], baseline: EvalResult, sets: Sequence[ImageSet],
+            balanced: bool = False) -> Comparison:
+    """The candidate's APs against the baseline's on the images all of them scored, with paired intervals.
+    Several candidate results (seeds of one recipe) are compared by the mean of each figure over them."""
+    runs = [candidate] if isinstance(candidate, EvalResult) else list(candidate)
+    both = set(baseline.scores).intersection(*(run.scores for run in runs))
     paths, labels, members = _resampling(sets, both)
-    a, b = [candidate.scores[p] for p in paths], [baseline.scores[p] for p in paths]
+    a, b = [[run.scores[p] for p in paths] for run in runs], [baseline.scores[p] for p in paths]
     difference = ap_intervals(labels, a, members, balanced, baseline=b)
     return Comparison(list(members), ap_figures(labels, a, members, balanced), ap_figures(labels, b, members, balanced),
                       difference)

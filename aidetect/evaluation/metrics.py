@@ -218,15 +218,25 @@ def _figures(labels: np.ndarray, scores: np.ndarray, counts: np.ndarray, members
     return figures
 
 
-def ap_figures(labels: Sequence[int], scores: Sequence[float], members: Mapping[str, Sequence[int]],
-               balanced: bool = False) -> dict[str, float | None]:
-    """Each set's AP, their mean (MEAN) and the pooled AP (POOLED), on images indexed as for ap_intervals."""
+def _mean_figures(runs: Sequence[dict[str, float | None]]) -> dict[str, float | None]:
+    """Each figure's mean over runs (None where a run leaves it undefined)."""
+    return {key: None if any(r[key] is None for r in runs) else float(np.mean([r[key] for r in runs]))
+            for key in runs[0]}
+
+
+def ap_figures(labels: Sequence[int], scores: Sequence[float] | Sequence[Sequence[float]],
+               members: Mapping[str, Sequence[int]], balanced: bool = False) -> dict[str, float | None]:
+    """Each set's AP, their mean (MEAN) and the pooled AP (POOLED), on images indexed as for ap_intervals
+    (several rows of scores: the mean of each figure over them)."""
     y = np.asarray(labels, dtype=np.int64)
     index = {name: np.asarray(ids, dtype=np.int64) for name, ids in members.items()}
-    return _figures(y, np.asarray(scores, dtype=np.float64), np.ones(len(y), dtype=np.int64), index, balanced)
+    ones = np.ones(len(y), dtype=np.int64)
+    return _mean_figures([_figures(y, s, ones, index, balanced)
+                          for s in np.atleast_2d(np.asarray(scores, dtype=np.float64))])
 
 
-def ap_intervals(labels: Sequence[int], scores: Sequence[float], members: Mapping[str, Sequence[int]],
+def ap_intervals(labels: Sequence[int], scores: Sequence[float] | Sequence[Sequence[float]],
+                 members: Mapping[str, Sequence[int]],
                  balanced: bool = False, baseline: Sequence[float] | None = None,
                  replicates: int = BOOTSTRAP_REPLICATES, level: float = BOOTSTRAP_LEVEL,
                  seed: int = 0) -> dict[str, Interval]:
@@ -236,8 +246,9 @@ def ap_intervals(labels: Sequence[int], scores: Sequence[float], members: Mappin
     images (held-out generators share their reals). Every replicate redraws the images with replacement
     within each stratum (label x the first set holding the image), so each set keeps its class counts and
     a shared real moves every set it is in. With `baseline` (another model's scores of the same images),
-    the intervals are of the difference, figure(scores) - figure(baseline), on the same draws (paired)."""
-    y, s = np.asarray(labels, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+    the intervals are of the difference, figure(scores) - figure(baseline), on the same draws (paired).
+    `scores` may hold one row per run (seeds of one recipe): each figure is then their mean."""
+    y, runs = np.asarray(labels, dtype=np.int64), np.atleast_2d(np.asarray(scores, dtype=np.float64))
     other = None if baseline is None else np.asarray(baseline, dtype=np.float64)
     index = {name: np.asarray(ids, dtype=np.int64) for name, ids in members.items()}
     home = np.full(len(y), -1)
@@ -250,7 +261,7 @@ def ap_intervals(labels: Sequence[int], scores: Sequence[float], members: Mappin
         counts = np.zeros(len(y), dtype=np.int64)
         for stratum in (s_ for s_ in strata if s_.size):
             np.add.at(counts, stratum[rng.integers(0, stratum.size, stratum.size)], 1)
-        figures = _figures(y, s, counts, index, balanced)
+        figures = _mean_figures([_figures(y, s, counts, index, balanced) for s in runs])
         if other is not None:
             reference = _figures(y, other, counts, index, balanced)
             figures = {k: None if v is None or reference[k] is None else v - reference[k] for k, v in figures.items()}
