@@ -131,14 +131,14 @@ def _intervals(sets: Sequence[ImageSet], scores: Mapping[str, float], balanced: 
     return ap_intervals(labels, [scores[p] for p in paths], members, balanced)
 
 
-def compare(candidate: EvalResult | Sequence[EvalResult], baseline: EvalResult, sets: Sequence[ImageSet],
-            balanced: bool = False) -> Comparison:
+def compare(candidate: EvalResult | Sequence[EvalResult], baseline: EvalResult | Sequence[EvalResult],
+            sets: Sequence[ImageSet], balanced: bool = False) -> Comparison:
     """The candidate's APs against the baseline's on the images all of them scored, with paired intervals.
-    Several candidate results (seeds of one recipe) are compared by the mean of each figure over them."""
-    runs = [candidate] if isinstance(candidate, EvalResult) else list(candidate)
-    both = set(baseline.scores).intersection(*(run.scores for run in runs))
+    Several results on a side (seeds of one recipe) count by the mean of each figure over them."""
+    runs, bases = ([r] if isinstance(r, EvalResult) else list(r) for r in (candidate, baseline))
+    both = set.intersection(*(set(run.scores) for run in runs + bases))
     paths, labels, members = _resampling(sets, both)
-    a, b = [[run.scores[p] for p in paths] for run in runs], [baseline.scores[p] for p in paths]
+    a, b = [[run.scores[p] for p in paths] for run in runs], [[run.scores[p] for p in paths] for run in bases]
     difference = ap_intervals(labels, a, members, balanced, baseline=b)
     return Comparison(list(members), ap_figures(labels, a, members, balanced), ap_figures(labels, b, members, balanced),
                       difference)

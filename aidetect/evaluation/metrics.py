@@ -237,7 +237,7 @@ def ap_figures(labels: Sequence[int], scores: Sequence[float] | Sequence[Sequenc
 
 def ap_intervals(labels: Sequence[int], scores: Sequence[float] | Sequence[Sequence[float]],
                  members: Mapping[str, Sequence[int]],
-                 balanced: bool = False, baseline: Sequence[float] | None = None,
+                 balanced: bool = False, baseline: Sequence[float] | Sequence[Sequence[float]] | None = None,
                  replicates: int = BOOTSTRAP_REPLICATES, level: float = BOOTSTRAP_LEVEL,
                  seed: int = 0) -> dict[str, Interval]:
     """Bootstrap intervals of each set's AP, of their mean (key MEAN) and of the pooled AP (POOLED).
@@ -247,9 +247,9 @@ def ap_intervals(labels: Sequence[int], scores: Sequence[float] | Sequence[Seque
     within each stratum (label x the first set holding the image), so each set keeps its class counts and
     a shared real moves every set it is in. With `baseline` (another model's scores of the same images),
     the intervals are of the difference, figure(scores) - figure(baseline), on the same draws (paired).
-    `scores` may hold one row per run (seeds of one recipe): each figure is then their mean."""
+    `scores` (and `baseline`) may hold one row per run (seeds of one recipe): each figure is then their mean."""
     y, runs = np.asarray(labels, dtype=np.int64), np.atleast_2d(np.asarray(scores, dtype=np.float64))
-    other = None if baseline is None else np.asarray(baseline, dtype=np.float64)
+    others = None if baseline is None else np.atleast_2d(np.asarray(baseline, dtype=np.float64))
     index = {name: np.asarray(ids, dtype=np.int64) for name, ids in members.items()}
     home = np.full(len(y), -1)
     for position, ids in enumerate(index.values()):
@@ -262,8 +262,8 @@ def ap_intervals(labels: Sequence[int], scores: Sequence[float] | Sequence[Seque
         for stratum in (s_ for s_ in strata if s_.size):
             np.add.at(counts, stratum[rng.integers(0, stratum.size, stratum.size)], 1)
         figures = _mean_figures([_figures(y, s, counts, index, balanced) for s in runs])
-        if other is not None:
-            reference = _figures(y, other, counts, index, balanced)
+        if others is not None:
+            reference = _mean_figures([_figures(y, s, counts, index, balanced) for s in others])
             figures = {k: None if v is None or reference[k] is None else v - reference[k] for k, v in figures.items()}
         for key, value in figures.items():
             if value is not None:
