@@ -55,6 +55,8 @@ class ForensicConfig:
                 raise ValueError(f"{name} must be odd and at least 3, not {value}")
         if self.filters < 1 or not self.scales or any(s < 1 for s in self.scales):
             raise ValueError("need at least one filter and one scale (scales are pooling factors >= 1)")
+        if self.min_side < max(self.scales) or self.crop < self.min_side or self.tile < self.min_side:
+            raise ValueError("min_side must be at least the largest scale, and crop and tile at least min_side")
         if self.covariance not in ("full", "diag", "tied"):
             raise ValueError(f"unknown covariance {self.covariance!r}; choose full, diag or tied")
         if not 0 <= self.holdout < 1 or not 0 < self.target_fpr < 1:

@@ -80,13 +80,13 @@ def least_squares_bank(crops: np.ndarray, filters: int, size: int, ridge: float 
 
 
 def learn_filters(crops: np.ndarray, filters: int, size: int, diversity: float, steps: int, seed: int,
-                  batch: int = 64, progress: Callable[[int, float], None] | None = None) -> np.ndarray:
+                  batch: int = 64, lr: float = 0.01, progress: Callable[[int, float], None] | None = None) -> np.ndarray:
     """K filters minimising mean log residual energy over real crops + `diversity` x the mean squared
     correlation between different filters' residuals (per crop). Deterministic for a seed on one thread."""
     generator = torch.Generator().manual_seed(seed)
     weights = torch.randn(filters, size, size, generator=generator, dtype=torch.float32) / size
     weights.requires_grad_(True)
-    optimiser = torch.optim.Adam([weights], lr=0.01)
+    optimiser = torch.optim.Adam([weights], lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1))
     data = torch.from_numpy(np.ascontiguousarray(crops, np.float32))[:, None]
     off_diagonal = ~torch.eye(filters, dtype=torch.bool)

@@ -7,13 +7,23 @@ import numpy as np
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as JPEG's Y
 
 
-def to_grey(pixels: np.ndarray, min_side: int = 16) -> np.ndarray:
-    """An H x W (grey) or H x W x 1/3/4 (RGB(A), alpha ignored) uint8 array as float32 luma in 0..255.
-    Raises ValueError, with the reason, on anything else or on an image smaller than `min_side`."""
+def to_grey(pixels: np.ndarray, min_side: int = 16, crop: int | None = None) -> np.ndarray:
+    """An H x W (grey) or H x W x 1/3/4 (RGB(A), alpha ignored) uint8 array as float32 luma in 0..255,
+    only its centre `crop` x `crop` window when `crop` is given (cut before converting: a large image
+    costs no more than a small one). Raises ValueError, with the reason, on anything else or on an
+    image smaller than `min_side`."""
     if not isinstance(pixels, np.ndarray):
         raise ValueError(f"expected a numpy array of pixels, got {type(pixels).__name__}")
     if pixels.dtype != np.uint8:
         raise ValueError(f"expected uint8 pixels, got {pixels.dtype}")
+    if pixels.ndim in (2, 3) and min(pixels.shape[:2]) < min_side:
+        raise ValueError(f"image too small for the forensic branch: {pixels.shape[1]}x{pixels.shape[0]} "
+                         f"(needs at least {min_side} pixels a side)")
+    if crop is not None and pixels.ndim in (2, 3):
+        height, width = pixels.shape[:2]
+        h, w = min(height, crop), min(width, crop)
+        top, left = (height - h) // 2, (width - w) // 2  # the same window as centre_crop's
+        pixels = pixels[top:top + h, left:left + w]
     if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
         grey = pixels[..., :3].astype(np.float32) @ _LUMA
     elif pixels.ndim == 3 and pixels.shape[2] == 1:
@@ -22,10 +32,6 @@ def to_grey(pixels: np.ndarray, min_side: int = 16) -> np.ndarray:
         grey = pixels.astype(np.float32)
     else:
         raise ValueError(f"expected H x W or H x W x 3 pixels, got shape {pixels.shape}")
-    height, width = grey.shape
-    if min(height, width) < min_side:
-        raise ValueError(f"image too small for the forensic branch: {width}x{height} "
-                         f"(needs at least {min_side} pixels a side)")
     return grey
 
 

@@ -46,7 +46,7 @@ class RealPhotoModel:
 
     def describe(self, pixels: np.ndarray) -> np.ndarray:
         """The self-description (float32 vector of config.descriptor_size) of H x W x 3 uint8 pixels."""
-        return describe_crop(to_grey(pixels, self.config.min_side), self.bank, self.config)
+        return describe_crop(to_grey(pixels, self.config.min_side, self.config.crop), self.bank, self.config)
 
     def score(self, pixels: np.ndarray) -> float:
         """Negative log-likelihood of the image's description under real photos (higher = less like them)."""
@@ -70,8 +70,8 @@ class RealPhotoModel:
         state: dict[str, torch.Tensor | int | float | str] = {"format": STATE_FORMAT}
         for f in fields(ForensicConfig):
             value = getattr(self.config, f.name)
-            if isinstance(value, tuple):
-                value = torch.tensor(value)
+            if isinstance(value, tuple):  # float64 keeps a float exactly as the config holds it
+                value = torch.tensor(value, dtype=torch.float64 if isinstance(value[0], float) else torch.int64)
             elif isinstance(value, bool):
                 value = int(value)
             state[f"config.{f.name}"] = value
