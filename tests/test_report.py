@@ -102,6 +102,8 @@ def test_histogram_counts_every_readable_image(scanned):
     counts = [int(part.split('"')[0]) for part in svg.split('data-count="')[1:]]
     assert sum(counts) == 5 and len(counts) == 20
     assert histogram_svg([0.0, 0.5, 0.99, 1.0], 0.5).count('class="bar generated"') == 10
+    banded = histogram_svg([0.0, 0.5, 0.99, 1.0], 0.8, lower_threshold=0.2)
+    assert banded.count('class="bar uncertain"') == 12 and "lower 0.2" in banded and "threshold 0.8" in banded
 
 
 def _chromium_context(playwright, profile: Path):

@@ -72,8 +72,11 @@ class ScanReport:
         return path
 
 
-def histogram_svg(probabilities: Sequence[float], threshold: float, bins: int = BINS) -> str:
-    """Counts of probabilities in `bins` equal bins over [0, 1], as inline SVG with the threshold marked."""
+def histogram_svg(probabilities: Sequence[float], threshold: float, bins: int = BINS,
+                  lower_threshold: float | None = None) -> str:
+    """Counts of probabilities in `bins` equal bins over [0, 1], as inline SVG with the thresholds marked
+    (bars of the uncertain band between `lower_threshold` and `threshold` coloured apart)."""
+    lower = threshold if lower_threshold is None else min(lower_threshold, threshold)
     counts = [0] * bins
     for p in probabilities:
         counts[min(int(p * bins), bins - 1)] += 1
@@ -85,7 +88,8 @@ def histogram_svg(probabilities: Sequence[float], threshold: float, bins: int = 
     for k, count in enumerate(counts):
         low, high = k / bins, (k + 1) / bins
         bar_h = plot_h * count / peak
-        kind = css_class(GENERATED if (low + high) / 2 >= threshold else NO_SIGN)
+        middle = (low + high) / 2
+        kind = css_class(GENERATED if middle >= threshold else NO_SIGN if middle < lower else UNCERTAIN)
         parts.append(f'<rect class="bar {kind}" x="{left + k * bar_w + 1:.1f}" y="{top + plot_h - bar_h:.1f}" '
                      f'width="{bar_w - 2:.1f}" height="{bar_h:.1f}" data-count="{count}">'
                      f'<title>{low:.2f} to {high:.2f}: {count} image{"s" if count != 1 else ""}</title></rect>')
@@ -95,9 +99,12 @@ def histogram_svg(probabilities: Sequence[float], threshold: float, bins: int = 
         parts.append(f'<text x="{left + tick * plot_w:.1f}" y="{height - 6}" text-anchor="middle">{tick:g}</text>')
     parts.append(f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{peak}</text>'
                  f'<text x="{left - 6}" y="{axis_y}" text-anchor="end">0</text>')
-    x = left + threshold * plot_w
-    parts.append(f'<line class="threshold" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y}"/>'
-                 f'<text x="{x:.1f}" y="{top - 8}" text-anchor="middle">threshold {threshold:.3g}</text></svg>')
+    marks = [(threshold, "threshold")] + ([(lower, "lower")] if lower < threshold else [])
+    for value, name in marks:
+        x = left + value * plot_w
+        parts.append(f'<line class="threshold" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y}"/>'
+                     f'<text x="{x:.1f}" y="{top - 8}" text-anchor="middle">{name} {value:.3g}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
@@ -142,7 +149,8 @@ def render_page(rows: list[Row], errors: list[Prediction], checkpoint: dict) -> 
         total=len(rows) + len(errors), failed=len(errors),
         counts=", ".join(f"{count} {html.escape(label)}" for label, count in labels.items()),
         options="".join(f'<option value="{html.escape(label)}">{html.escape(label)}</option>' for label in labels),
-        histogram=histogram_svg([r.prediction.probability for r in rows], threshold),
+        histogram=histogram_svg([r.prediction.probability for r in rows], threshold,
+                                lower_threshold=checkpoint.get("lower_threshold")),
         rows="\n".join(_table_row(r) for r in rows), disagreements=_disagreements(rows), errors=errors_html,
         style=_STYLE, script=_SCRIPT)
 
@@ -153,6 +161,7 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; }
 .meta { color: #555; margin-bottom: 16px; }
 #histogram text { font-size: 11px; fill: #444; }
 #histogram .bar.no-sign-of-generation { fill: #3a8f5c; } #histogram .bar.generated { fill: #c8413b; }
+#histogram .bar.uncertain { fill: #b08d12; }
 #histogram .axis { stroke: #444; } #histogram .threshold { stroke: #222; stroke-dasharray: 4 3; }
 .controls { margin: 16px 0 8px; display: flex; gap: 12px; align-items: center; }
 .controls input { width: 280px; padding: 4px; }
