@@ -102,8 +102,9 @@ def histogram_svg(probabilities: Sequence[float], threshold: float, bins: int = 
     marks = [(threshold, "threshold")] + ([(lower, "lower")] if lower < threshold else [])
     for value, name in marks:
         x = left + value * plot_w
+        anchor = "end" if value > 0.85 else "start" if value < 0.15 else "middle"  # labels stay inside the plot
         parts.append(f'<line class="threshold" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y}"/>'
-                     f'<text x="{x:.1f}" y="{top - 8}" text-anchor="middle">{name} {value:.3g}</text>')
+                     f'<text x="{x:.1f}" y="{top - 8}" text-anchor="{anchor}">{name} {value:.3g}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
