@@ -23,6 +23,7 @@ NO_SIGN = "no sign of generation"
 UNCERTAIN = "uncertain"  # the pixel score lies between the two thresholds
 UNDETERMINED = "undetermined"  # no provenance and no pixel result
 FLAGGED = (GENERATED, AI_EDITED)
+LABELS = (GENERATED, AI_EDITED, UNCERTAIN, NO_SIGN)  # the verdicts a readable file gets, in the order shown
 
 
 @dataclass

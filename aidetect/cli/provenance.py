@@ -21,11 +21,12 @@ def provenance(
     offline, and the verdict it supports without the pixels. Absence of provenance proves nothing."""
     from ..inputs import display_path
     from ..provenance import decide, read_provenance
+    from ..provenance.reader import UNREADABLE
     from ..render.provenance import provenance_table
 
     found = [dataclasses.replace(read_provenance(path), path=display_path(path)) for path in files]
     verdicts = [decide(evidence, None, None) for evidence in found]
-    unreadable = [p for p in found if any(n.startswith("file unreadable") for n in p.notes)]
+    unreadable = [p for p in found if any(n.startswith(UNREADABLE) for n in p.notes)]
     if as_json:
         doc = [{"provenance": p.to_dict(), "verdict": v.to_dict()} for p, v in zip(found, verdicts)]
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")

@@ -12,7 +12,7 @@ import typer
 
 from ..atomic import atomic_open
 from ..config import DEFAULT_MAX_PIXELS, OutputFormat
-from ..results import AI_EDITED, GENERATED, NO_SIGN, UNCERTAIN
+from ..results import LABELS
 from .common import (EXIT_SOME_FAILED, BatchSize, Device, MaxPixels, Paths, ReadProvenance, Recursive, ShowProgress,
                      Threshold, Weights, Workers, fail, find_inputs, finish, load_detector, make_folder, note, out,
                      with_progress)
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from ..results import Prediction
     from ..runtime import World
 
+
 def choose_format(output_format: Optional[OutputFormat], as_json: bool, as_jsonl: bool, as_csv: bool) -> OutputFormat:
     """One of --json, --jsonl, --csv and --format (default: a table)."""
-
     flags = {OutputFormat.json: as_json, OutputFormat.jsonl: as_jsonl, OutputFormat.csv: as_csv}
     chosen = {fmt for fmt, on in flags.items() if on} | ({output_format} if output_format else set())
     if len(chosen) > 1:
@@ -45,9 +45,8 @@ def open_output(path: Optional[Path]) -> Iterator[TextIO]:
 
 def print_totals(labels: Counter, count: int, failed: int, where: str = "") -> None:
     """N inputs: how many got each verdict label, and how many could not be read."""
-    shown = (GENERATED, AI_EDITED, UNCERTAIN, NO_SIGN)
-    counts = ", ".join(f"{labels[label]} {label}" for label in shown)
-    others = count - failed - sum(labels[label] for label in shown)
+    counts = ", ".join(f"{labels[label]} {label}" for label in LABELS)
+    others = count - failed - sum(labels[label] for label in LABELS)
     note(f"{count} inputs: {counts}{f', {others} undetermined' if others else ''}, {failed} unreadable{where}")
 
 

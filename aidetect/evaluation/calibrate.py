@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..checkpoint import file_sha256, load_checkpoint, save_checkpoint
-from ..datasets import REAL, labelled_images
+from ..datasets import FAKE, REAL, label_of
 from ..engine import Detector
 from ..inputs import iter_inputs
 from ..results import Prediction
@@ -125,22 +125,26 @@ def calibration_images(real_dir: str | os.PathLike, fake_dir: str | os.PathLike 
     corpus's val_out) gives both classes, each real's source being its folder under the root; a plain folder
     gives reals of one source, and `fake_dir` the fakes."""
     root = Path(real_dir)
-    if not root.is_dir():
-        raise ValueError(f"{root}: not a folder")
-    labelled = labelled_images(root)
-    if labelled:
+    for folder in (root, fake_dir):
+        if folder is not None and not Path(folder).is_dir():
+            raise ValueError(f"{folder}: not a folder")
+    items = list(iter_inputs([os.fspath(root)]))
+    labels = {item.path: label_of(item.path, root) for item in items if not item.error}
+    if any(label is not None for label in labels.values()):
         if fake_dir:
             raise ValueError(f"{root} holds 0_real/1_fake folders: its fakes are used, drop --fake")
-        reals = [p for p, label in labelled if label == REAL]
-        return ([str(p) for p in reals], [p.relative_to(root).parts[0] for p in reals],
-                [str(p) for p, label in labelled if label != REAL], [])
-    items = list(iter_inputs([os.fspath(root)]))
-    fakes = list(iter_inputs([os.fspath(fake_dir)])) if fake_dir else []
-    if fake_dir and not Path(fake_dir).is_dir():
-        raise ValueError(f"{fake_dir}: not a folder")
-    failed = [Prediction(item.path, error=item.error) for item in items + fakes if item.error]
-    reals = [item.path for item in items if not item.error]
-    return reals, [""] * len(reals), [item.path for item in fakes if not item.error], failed
+        for item in items:  # a labelled set with a hole would bias both thresholds: refuse it, as datasets do
+            if item.error:
+                raise ValueError(f"{item.path}: {item.error}")
+        reals = [path for path, label in labels.items() if label == REAL]
+        fakes = [path for path, label in labels.items() if label == FAKE]
+        sources = [Path(path).relative_to(root).parts[0] for path in reals]
+    else:
+        reals, sources = list(labels), [""] * len(labels)
+        fake_items = list(iter_inputs([os.fspath(fake_dir)])) if fake_dir else []
+        fakes = [item.path for item in fake_items if not item.error]
+        items += fake_items
+    return reals, sources, fakes, [Prediction(item.path, error=item.error) for item in items if item.error]
 
 
 def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fake_dir: str | os.PathLike | None = None,

@@ -106,9 +106,9 @@ def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequen
                     labels.append(label)
                     scores.append(prediction.probability)
         errors = [(p.path, p.error) for p in predictions if not p.ok]
-        scores = {str(path): p.probability for path, p in by_path.items() if p.ok}
+        probabilities = {str(path): p.probability for path, p in by_path.items() if p.ok}
         report = summarise(scored, detector.threshold, families, balanced)
-        results.append(EvalResult(perturbation, report, errors, _intervals(sets, scores, balanced), scores))
+        results.append(EvalResult(perturbation, report, errors, _intervals(sets, probabilities, balanced), probabilities))
     return results
 
 

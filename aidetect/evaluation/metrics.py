@@ -89,10 +89,16 @@ def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float
     return float(correct[best] / len(scores)), threshold
 
 
+def class_balanced(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """`weights` rescaled so that each class weighs half the total (see the module's docstring)."""
+    fakes, reals = float((weights * labels).sum()), float((weights * (1 - labels)).sum())
+    return weights * np.where(labels == 1, 0.5 / max(fakes, 1.0), 0.5 / max(reals, 1.0))
+
+
 def balanced_ap(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision with each class weighted to half the total (see the module's docstring)."""
-    weights = np.where(labels == 1, 0.5 / max(1, int((labels == 1).sum())), 0.5 / max(1, int((labels == 0).sum())))
-    return float(average_precision_score(labels, scores, sample_weight=weights))
+    """Average precision with each class weighted to half the total."""
+    labels = np.asarray(labels)
+    return float(average_precision_score(labels, scores, sample_weight=class_balanced(labels, np.ones(len(labels)))))
 
 
 def set_metrics(name: str, labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5,
@@ -208,10 +214,7 @@ def _figures(labels: np.ndarray, scores: np.ndarray, counts: np.ndarray, members
     for name, index in members.items():
         y, w = labels[index], counts[index].astype(np.float64)
         pooled[index] += counts[index]
-        if balanced:  # each class weighted to half, as balanced_ap
-            fakes, reals = (w * y).sum(), (w * (1 - y)).sum()
-            w = np.where(y == 1, 0.5 / max(fakes, 1), 0.5 / max(reals, 1)) * w
-        figures[name] = weighted_ap(y, scores[index], w)
+        figures[name] = weighted_ap(y, scores[index], class_balanced(y, w) if balanced else w)
     defined = [v for v in figures.values() if v is not None]
     figures[MEAN] = float(np.mean(defined)) if defined else None
     figures[POOLED] = weighted_ap(labels, scores, pooled.astype(np.float64))

@@ -18,6 +18,7 @@ from .exif import read_exif
 from .manifest import read_c2pa
 from .xmp import parse_xmp
 
+UNREADABLE = "file unreadable"  # the note of a file that could not be opened at all
 _MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _XMP_KEY = "XML:com.adobe.xmp"  # the PNG text keyword that carries an XMP packet
 
@@ -34,7 +35,7 @@ def read_provenance(path: str | os.PathLike) -> Provenance:
                 file.seek(0)
                 _read_c2pa(file, _MIME.get(blocks.format), provenance)
     except OSError as err:
-        provenance.notes.append(f"file unreadable: {err.strerror or err}")
+        provenance.notes.append(f"{UNREADABLE}: {err.strerror or err}")
     except Exception as err:  # a parser bug must not stop a scan of many files; say what broke
         provenance.notes.append(f"provenance reading failed: {type(err).__name__}: {err}")
     _remote_reference(provenance)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from ..atomic import atomic_open
 from ..explain import Explained
 from ..provenance import provenance_summary
-from ..results import AI_EDITED, GENERATED, NO_SIGN, UNCERTAIN, Prediction
+from ..results import GENERATED, LABELS, NO_SIGN, UNCERTAIN, Prediction
 
 THUMB_SIDE = 128
 BINS = 20
@@ -139,8 +139,7 @@ def _disagreements(rows: list[Row]) -> str:
 def render_page(rows: list[Row], errors: list[Prediction], checkpoint: dict) -> str:
     """The whole index.html."""
     threshold = float(checkpoint.get("threshold", 0.5))
-    labels = {label: sum(1 for r in rows if r.prediction.label == label)
-              for label in (GENERATED, AI_EDITED, UNCERTAIN, NO_SIGN)}
+    labels = {label: sum(1 for r in rows if r.prediction.label == label) for label in LABELS}
     when = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     error_items = "".join(f"<li><code>{html.escape(p.path)}</code>: {html.escape(p.error or '')}</li>" for p in errors)
     errors_html = (f'<section id="errors"><h2>Unreadable ({len(errors)})</h2><ul>{error_items}</ul></section>'
