@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from ..results import GENERATED
 
 C2PA_STATES = ("none", "trusted", "untrusted", "tampered", "invalid", "remote", "unverified")
+SIGNED_STATES = ("trusted", "untrusted")  # hashes and signatures verify: the manifest speaks for the file
 
 
 @dataclass

@@ -13,7 +13,7 @@ import re
 
 from . import sourcetypes
 from .declarations import AI_KINDS, declared_by
-from .evidence import Provenance, ToolDeclaration
+from .evidence import SIGNED_STATES, Provenance, ToolDeclaration
 from .generators import generator_name
 
 # keys that PNG defines or that image tools commonly write, which say nothing about generation
@@ -28,7 +28,6 @@ _A1111_SETTINGS = re.compile(r"(^|\n)Steps: \d+, Sampler: ")
 _FORGE_VERSION = re.compile(r"Version: f\d")
 _MIDJOURNEY_JOB = re.compile(r"Job ID: [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DIGITAL_SOURCE_TYPE = "Iptc4xmpExt:DigitalSourceType"
-_SIGNED_STATES = ("trusted", "untrusted")
 
 
 def recognise(provenance: Provenance) -> tuple[list[ToolDeclaration], list[str]]:
@@ -46,7 +45,7 @@ def recognise(provenance: Provenance) -> tuple[list[ToolDeclaration], list[str]]
 
 
 def _c2pa_tools(provenance: Provenance) -> list[ToolDeclaration]:
-    if provenance.c2pa_state not in _SIGNED_STATES:
+    if provenance.c2pa_state not in SIGNED_STATES:
         return []  # a tampered manifest's declaration is void
     tools = []
     for manifest in provenance.c2pa:

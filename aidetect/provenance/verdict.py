@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..results import AI_EDITED, GENERATED, NO_SIGN, UNCERTAIN, UNDETERMINED, Verdict
 from .declarations import AI_KINDS, Declaration, declaration
-from .evidence import Provenance, ToolDeclaration
+from .evidence import SIGNED_STATES, Provenance, ToolDeclaration
 
 DEFAULT_THRESHOLD = 0.5
 NO_PROVENANCE = "absence of provenance is no evidence of authenticity"
@@ -37,7 +37,7 @@ def decide(provenance: Provenance | None, probability: float | None, threshold: 
         return Verdict(pixels.label, "tampered-manifest", pixels.strength,
                        f"A signed C2PA manifest was altered after signing ({codes}), so its declaration is void; "
                        f"{pixels.clause}.")
-    declared = declaration(provenance.c2pa) if provenance.c2pa_state in ("trusted", "untrusted") else None
+    declared = declaration(provenance.c2pa) if provenance.c2pa_state in SIGNED_STATES else None
     if declared and declared.kind in AI_KINDS:
         return _signed(declared, provenance, pixels)
     unsigned = [tool for tool in provenance.tools if tool.basis == "unsigned"]
@@ -108,7 +108,7 @@ def _context(provenance: Provenance, declared: Declaration | None) -> str | None
     state = provenance.c2pa_state
     if declared:
         return f"A signed C2PA manifest declares a camera capture ({declared.source_type})"
-    if state in ("trusted", "untrusted"):
+    if state in SIGNED_STATES:
         return "A signed C2PA manifest makes no declaration about AI"
     if state == "remote":
         return f"The C2PA manifest is stored remotely ({provenance.remote_manifest_url}) and was not fetched"
