@@ -41,7 +41,7 @@ MODEL, AUGMENT, TRAIN, HEADS, ADAPT, BENCH, FIT = (defaults(c) for c in (
 # Options shared by the commands that run a checkpoint on images (one definition each).
 Paths = Annotated[List[str], typer.Argument(help="Image files, folders or glob patterns.")]
 Weights = Annotated[Optional[Path], typer.Option("--weights", "-w", help="Checkpoint (default: $AIDETECT_WEIGHTS, then the shipped one).")]
-Threshold = Annotated[Optional[float], typer.Option("--threshold", "-t", min=0.0, max=1.0, help="Decision threshold (default: the checkpoint's).")]
+Threshold = Annotated[Optional[float], typer.Option("--threshold", "-t", min=0.0, max=1.0, help="P(generated) at or above which the pixels say 'generated' (default: the checkpoint's); its lower threshold of 'no sign of generation' stays, capped at this one.")]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Images per forward pass (default: 1 on the CPU, where it measured fastest; 16 on GPUs).")]
 Workers = Annotated[int | None, typer.Option("--workers", "-j", min=0, show_default=False, help="Decoding worker processes (0: decode in this process; default 2, none on a CPU of 2 cores or fewer).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
