@@ -20,11 +20,14 @@ from typing import Any
 import torch
 
 from .atomic import atomic_open
+from .combine import Combination
 from .config import ModelConfig
+from .forensic import RealPhotoModel
 from .model import STANDARDISATION, FusedDetector
 
 FORMAT = "aidetect-checkpoint"
 FORMAT_VERSION = 2  # 2: tokens from descriptors (ModelConfig.features) with their standardisation
+REAL_PHOTO_KEY = "real_photo_model"  # optional: the real-only branch's fitted state (aidetect.forensic)
 DEFAULT_NAME = "aidetect-default.pt"
 ENV_VAR = "AIDETECT_WEIGHTS"
 
@@ -40,6 +43,7 @@ class CheckpointInfo:
     path: Path
     config: ModelConfig
     metadata: dict[str, Any] = field(default_factory=dict)
+    real_photo: RealPhotoModel | None = None  # the real-only branch, when the checkpoint carries one
 
     @property
     def threshold(self) -> float:
@@ -55,6 +59,13 @@ class CheckpointInfo:
     @property
     def logit_bias(self) -> float:
         return float(self.metadata.get("logit_bias", 0.0))
+
+    @property
+    def combination(self) -> Combination:
+        """How the fused model's logit and the real-only branch's score make the final probability
+        (the fused model's alone unless a combination was fitted and chosen: `aidetect calibrate --combine`)."""
+        found = self.metadata.get("combination")
+        return Combination.from_dict(found) if isinstance(found, dict) and self.real_photo is not None else Combination()
 
     @property
     def name(self) -> str:
@@ -87,8 +98,10 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(path: str | os.PathLike, model: FusedDetector, metadata: dict[str, Any] | None = None) -> Path:
-    """Write `model` atomically, with its config and `metadata` (threshold, training data, metrics...)."""
+def save_checkpoint(path: str | os.PathLike, model: FusedDetector, metadata: dict[str, Any] | None = None,
+                    real_photo: RealPhotoModel | None = None) -> Path:
+    """Write `model` atomically, with its config, `metadata` (threshold, training data, metrics...) and the
+    real-only branch's fitted model when there is one (plain tensors and numbers: weights_only loads it)."""
     if model.backbone.folded:
         raise ValueError("this model was folded for inference (Detector.load): save the checkpoint's own model")
     meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **(metadata or {})}
@@ -100,6 +113,8 @@ def save_checkpoint(path: str | os.PathLike, model: FusedDetector, metadata: dic
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "metadata": meta,
     }
+    if real_photo is not None:
+        payload[REAL_PHOTO_KEY] = real_photo.to_state()
     with atomic_open(path, "wb") as handle:
         torch.save(payload, handle)
     return Path(path)
@@ -131,7 +146,13 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[CheckpointInfo, dict[str, 
         config = ModelConfig.from_dict(config)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid model config ({exc})") from None
-    return CheckpointInfo(path, config, dict(payload.get("metadata") or {})), state
+    real_photo = None
+    if payload.get(REAL_PHOTO_KEY) is not None:
+        try:
+            real_photo = RealPhotoModel.from_state(payload[REAL_PHOTO_KEY])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: invalid real-photo model ({exc})") from None
+    return CheckpointInfo(path, config, dict(payload.get("metadata") or {}), real_photo), state
 
 
 def _from_version_1(config: dict, state: dict[str, torch.Tensor]) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -165,4 +186,9 @@ def describe_checkpoint(path: str | os.PathLike | None = None) -> tuple[dict, Ch
     summary = {"path": str(path), "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
                "parameters": sum(p.numel() for p in model.parameters()), "config": info.config.to_dict(),
                "threshold": info.threshold, **{k: v for k, v in info.metadata.items() if k != "threshold"}}
+    if info.real_photo is not None:
+        real = info.real_photo
+        summary["real_photo_model"] = {"filters": real.config.filter_kind, "fitted_images": real.fitted_images,
+                                       "held_out_images": real.held_out_images, "threshold": real.threshold,
+                                       "combination": info.combination.to_dict()}
     return summary, info

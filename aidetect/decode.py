@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .forensic import RealPhotoModel
 from .images import ImageError, load_image, to_rgb_array
 from .inputs import InputItem, display_path
 from .provenance import Provenance, read_provenance
@@ -62,16 +63,34 @@ class DecodedImage:
     source: torch.Tensor | CropSource | None = None  # 3 x H x W uint8 pixels, or CandidateCrops
     error: str | None = None
     provenance: Provenance | None = None  # what the file declares about its origin, when asked for
+    real_only: RealOnlyScore | None = None  # the real-only branch's score, when the checkpoint has the branch
 
     @classmethod
     def of(cls, index: int, path: str, array: np.ndarray, cut_candidates: bool = False,
-           provenance: Provenance | None = None) -> "DecodedImage":
+           provenance: Provenance | None = None, real_only: RealOnlyScore | None = None) -> "DecodedImage":
         """From H x W x 3 uint8 pixels; with `cut_candidates`, a large image keeps only its candidate crops."""
         pixels = torch.from_numpy(array).permute(2, 0, 1)  # 3 x H x W over H x W x 3 memory, no copy
         size = (array.shape[0], array.shape[1])
         if cut_candidates and min(size) >= INPUT_SIZE and CANDIDATE_BYTES < array.size:
-            return cls(index, path, size, global_view(pixels), CandidateCrops.from_pixels(array), provenance=provenance)
-        return cls(index, path, size, global_view(pixels), pixels, provenance=provenance)
+            source = CandidateCrops.from_pixels(array)
+        else:
+            source = pixels
+        return cls(index, path, size, global_view(pixels), source, provenance=provenance, real_only=real_only)
+
+
+@dataclass
+class RealOnlyScore:
+    """The real-only branch's score of one image's pixels, or why there is none (a too small image)."""
+
+    score: float | None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, model: RealPhotoModel, array: np.ndarray) -> "RealOnlyScore":
+        try:
+            return cls(model.score(array))
+        except ValueError as exc:  # smaller than the branch's minimum side: the fused model still scores it
+            return cls(None, str(exc))
 
 
 Prepare = Callable[[int, np.ndarray], np.ndarray]
@@ -82,15 +101,18 @@ class DecodeDataset(Dataset):
     `prepare(index, pixels)` may change the decoded pixels first (augmentation for cached training
     features, a perturbation for evaluation); a ValueError it raises is that item's error. With
     `provenance`, each file's metadata is read too (no pixels: a few microseconds without metadata), even
-    when its pixels cannot be decoded."""
+    when its pixels cannot be decoded. With `real_photo`, the real-only branch scores the pixels here, in the
+    workers, beside the decoding (its cost overlaps the model's forward pass)."""
 
     def __init__(self, items: Sequence[InputItem | Image.Image | str | os.PathLike], max_pixels: int,
-                 cut_candidates: bool = False, prepare: Prepare | None = None, provenance: bool = False) -> None:
+                 cut_candidates: bool = False, prepare: Prepare | None = None, provenance: bool = False,
+                 real_photo: RealPhotoModel | None = None) -> None:
         self.items = items
         self.max_pixels = max_pixels
         self.cut_candidates = cut_candidates
         self.prepare = prepare
         self.provenance = provenance
+        self.real_photo = real_photo
 
     def __len__(self) -> int:
         return len(self.items)
@@ -114,4 +136,5 @@ class DecodeDataset(Dataset):
                 array = self.prepare(index, array)
         except (ImageError, ValueError) as exc:
             return DecodedImage(index, name, error=str(exc), provenance=provenance)
-        return DecodedImage.of(index, name, array, self.cut_candidates, provenance)
+        real_only = RealOnlyScore.of(self.real_photo, array) if self.real_photo is not None else None
+        return DecodedImage.of(index, name, array, self.cut_candidates, provenance, real_only)

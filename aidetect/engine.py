@@ -19,13 +19,14 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from .checkpoint import CheckpointInfo, load_checkpoint
+from .combine import sigmoid
 from .config import DEFAULT_MAX_PIXELS, PatchStrategy
 from .decode import DecodeDataset, DecodedImage, Prepare
 from .inputs import InputItem
 from .model import FusedDetector, FusedOutput
 from .psm import WINDOWS
 from .provenance import decide
-from .results import Box, Evidence, Prediction
+from .results import Box, Branches, Evidence, Prediction
 from .runtime import autocast, autocast_dtype, default_workers, resolve_device
 from .transforms import INPUT_SIZE, view_box
 
@@ -48,7 +49,7 @@ class Detector:
     def __init__(self, model: FusedDetector, info: CheckpointInfo, device: str = "auto", batch_size: int | None = None,
                  workers: int | None = None, threshold: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                  precision: str = "auto", channels_last: bool | None = None, candidate_crops: bool = True,
-                 provenance: bool = True) -> None:
+                 provenance: bool = True, real_only: bool = True) -> None:
         """batch_size: default 1 on the CPU (fastest there, see the README's speed figures), 16 on
         accelerators; precision: auto (fp32 on CPU, fp16 autocast on CUDA, bf16 on MPS), fp32, bf16 or
         fp16; channels_last: NHWC tensors, default on the CPU (faster there, same probabilities);
@@ -56,7 +57,9 @@ class Detector:
         candidate_crops: large images travel from the decode workers as their PSM candidate crops
         (same results, less memory); provenance: read what each file declares about its origin (C2PA,
         XMP, text chunks, EXIF) and decide each verdict with it (provenance.verdict.decide), else the
-        pixels alone decide. The model is moved to the device and layout in place."""
+        pixels alone decide; real_only: run the checkpoint's real-only branch, when it has one (its score is
+        reported per image, and enters the probability when the checkpoint's combination uses it). The
+        model is moved to the device and layout in place."""
         self.device = resolve_device(device)
         if batch_size is None:
             batch_size = 1 if self.device.type == "cpu" else 16
@@ -71,6 +74,8 @@ class Detector:
         self.autocast_dtype = autocast_dtype(self.device, precision)
         self.candidate_crops = candidate_crops
         self.provenance = provenance
+        self.real_photo = info.real_photo if real_only else None
+        self.combination = info.combination if self.real_photo is not None else None
         self.model = model.to(self.device).eval()
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -106,7 +111,10 @@ class Detector:
         info = self.info
         return {"path": str(info.path), "name": info.name, "backbone": info.config.backbone,
                 "patches": info.config.patches, "threshold": self.threshold, "lower_threshold": self.lower_threshold,
-                "logit_bias": info.logit_bias}
+                "logit_bias": info.logit_bias,
+                "real_only_branch": None if self.real_photo is None else {
+                    "threshold": self.real_photo.threshold, "fitted_images": self.real_photo.fitted_images,
+                    "combination": self.combination.to_dict()}}
 
     def predict(self, inputs: Iterable[Input]) -> list[Prediction]:
         """Predictions for every input, in order; unreadable inputs get a Prediction with `error` set."""
@@ -131,7 +139,7 @@ class Detector:
         # Workers decode the next batches while the model runs on this one: with a single batch there
         # is nothing to overlap, and starting a worker would only delay the answer.
         workers = min(self.workers, math.ceil(len(items) / self.batch_size) - 1)
-        yield from DataLoader(DecodeDataset(items, self.max_pixels, cut, prepare, self.provenance), batch_size=self.batch_size,
+        yield from DataLoader(DecodeDataset(items, self.max_pixels, cut, prepare, self.provenance, self.real_photo), batch_size=self.batch_size,
                               num_workers=workers, collate_fn=_as_batch, persistent_workers=False,
                               prefetch_factor=2 if workers else None)
 
@@ -152,15 +160,24 @@ class Detector:
             with self.autocast():
                 out = self.model(views, [d.source for d in good], torch.tensor([d.size for d in good]),
                                  need_weights=evidence, keep_crops=evidence, generator=self.generator)
-            probabilities = torch.sigmoid(out.logits.float() + self.info.logit_bias).cpu().tolist()
+            logits = (out.logits.float() + self.info.logit_bias).cpu().tolist()
             for i, decoded in enumerate(good):
-                results[decoded.index] = self._prediction(decoded, probabilities[i], out, i)
+                results[decoded.index] = self._prediction(decoded, logits[i], out, i)
                 if evidence:
                     found[decoded.index] = _evidence(out, i, decoded.size)
         return [results[d.index] for d in batch], [found.get(d.index) for d in batch]
 
-    def _prediction(self, decoded: DecodedImage, probability: float, out: FusedOutput, i: int) -> Prediction:
+    def _prediction(self, decoded: DecodedImage, logit: float, out: FusedOutput, i: int) -> Prediction:
         height, width = decoded.size
+        fused = sigmoid(logit)
+        branches = None
+        if self.real_photo is not None and decoded.real_only is not None:
+            score, threshold = decoded.real_only.score, self.real_photo.threshold
+            branches = Branches(round(fused, 6), None if score is None else round(score, 4), round(threshold, 4),
+                                None if score is None else score > threshold, decoded.real_only.error)
+            probability = self.combination.probability(logit, score)
+        else:
+            probability = fused
         boxes, scores = out.seen.boxes[i].tolist(), out.seen.scores[i].tolist()
         sizes = _PSM_PATCH_SIZES if self.model.config.patches == PatchStrategy.psm else [INPUT_SIZE] * len(boxes)
         found = [Box(left, top, right, bottom, size, None if np.isnan(score) else round(float(score), 6))
@@ -168,7 +185,7 @@ class Detector:
         probability = round(probability, 6)
         verdict = decide(decoded.provenance, probability, self.threshold, self.lower_threshold)
         return Prediction(decoded.path, probability, verdict, self.threshold, int(width), int(height), found,
-                          provenance=decoded.provenance)
+                          provenance=decoded.provenance, branches=branches)
 
 
 def _evidence(out: FusedOutput, i: int, size: tuple[int, int]) -> Evidence:

@@ -43,6 +43,20 @@ class Verdict:
 
 
 @dataclass
+class Branches:
+    """Each branch's own evidence for one image, so that a reader sees which spoke. `fused`: the global +
+    local model's P(generated); `real_only`: how unlike the real photos it was fitted on the image's
+    residuals are (negative log-likelihood), `real_only_threshold` the score above which the branch calls
+    an image unusual (5 % of held-out real photos score above it); `real_only_error` why it could not score."""
+
+    fused: float
+    real_only: float | None = None
+    real_only_threshold: float | None = None
+    real_only_unusual: bool | None = None
+    real_only_error: str | None = None
+
+
+@dataclass
 class Box:
     """A selected patch in original-image pixels (x1, y1 exclusive)."""
 
@@ -57,10 +71,11 @@ class Box:
 @dataclass
 class Prediction:
     """The result for one input: the pixel detector's probability, the verdict and their evidence, or an error.
-    `provenance` is what the file declares about its origin (None when not read)."""
+    `provenance` is what the file declares about its origin (None when not read); `branches` what each pixel
+    branch said (None when the checkpoint has no real-only branch or it was switched off)."""
 
     path: str
-    probability: float | None = None  # the pixel detector's P(generated)
+    probability: float | None = None  # the pixel detector's P(generated): the branches' combination
     verdict: Verdict | None = None
     threshold: float | None = None
     width: int | None = None
@@ -68,6 +83,7 @@ class Prediction:
     boxes: list[Box] = field(default_factory=list)
     error: str | None = None
     provenance: Provenance | None = None
+    branches: Branches | None = None
 
     @property
     def ok(self) -> bool:

@@ -170,5 +170,6 @@ def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fa
     metadata = {**detector.info.metadata, "threshold": calibration.threshold,
                 "lower_threshold": calibration.lower_threshold, "logit_bias": calibration.logit_bias,
                 "calibration": record}
-    save_checkpoint(out, load_checkpoint(source, detector.info.config.patches)[0], metadata)  # unfolded
+    model, info = load_checkpoint(source, detector.info.config.patches)  # unfolded
+    save_checkpoint(out, model, metadata, info.real_photo)
     return calibration, failed

@@ -17,9 +17,11 @@ from ..config import OutputFormat
 from ..provenance import provenance_summary
 from ..results import UNCERTAIN, Prediction
 
-# The verdict's parts and the provenance summary get a column each; JSON keeps the whole objects.
-CSV_FIELDS = ["path", "probability", "verdict", "basis", "strength", "threshold", "width", "height", "boxes",
-              "provenance", "sentence", "disagreement", "error"]
+# The verdict's parts, the branches' scores and the provenance summary get a column each; JSON keeps the
+# whole objects.
+BRANCH_FIELDS = ["fused", "real_only", "real_only_threshold", "real_only_unusual"]
+CSV_FIELDS = ["path", "probability", "verdict", "basis", "strength", "threshold", *BRANCH_FIELDS, "width", "height",
+              "boxes", "provenance", "sentence", "disagreement", "error"]
 TABLE_WIDTH = 160  # a table written to a file, or piped, keeps whole rows
 
 
@@ -37,6 +39,8 @@ def csv_row(prediction: Prediction) -> dict:
     row.update(verdict=verdict.get("label"), basis=verdict.get("basis"), strength=verdict.get("strength"),
                sentence=verdict.get("sentence"), disagreement=verdict.get("disagreement"),
                provenance=provenance_summary(prediction.provenance) if prediction.provenance else None)
+    branches = row.pop("branches") or {}
+    row.update({key: branches.get(key) for key in BRANCH_FIELDS})
     row["boxes"] = ";".join(f"{b['x0']},{b['y0']},{b['x1']},{b['y1']}" for b in row["boxes"])
     return {key: "" if row[key] is None else row[key] for key in CSV_FIELDS}
 

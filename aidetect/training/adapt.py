@@ -98,5 +98,7 @@ def adapt(real_dir: str | os.PathLike, fake_dir: str | os.PathLike, out: str | o
     record = {**{k: v for k, v in report.to_dict().items() if k != "errors"}, "source": str(info.path),
               "source_sha256": file_sha256(info.path),
               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    save_checkpoint(out, model, {**info.metadata, "threshold": threshold, "logit_bias": 0.0, "adaptation": record})
+    kept = {k: v for k, v in info.metadata.items() if k != "combination"}  # fitted to the old heads' logits
+    save_checkpoint(out, model, {**kept, "threshold": threshold, "logit_bias": 0.0, "adaptation": record},
+                    info.real_photo)
     return report

@@ -1,0 +1,109 @@
+"""The real-only branch inside a checkpoint: saved and loaded with the fused model, run by the engine beside
+it, reported per image (JSON keys, CSV columns), combined with it only when the checkpoint says so."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from helpers import SCAN_OPTIONS, run_cli, scan_json, write_image
+from test_forensic import TINY, reals
+
+from aidetect.checkpoint import CheckpointError, describe_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
+from aidetect.combine import Combination, fit_combination
+from aidetect.engine import Detector
+from aidetect.forensic import fit_real_model
+from aidetect.images import load_image
+
+
+@pytest.fixture(scope="module")
+def real_photo():
+    return fit_real_model(reals(30), TINY)
+
+
+def with_branch(tiny_checkpoint, path, real_photo, **metadata):
+    model, info = load_checkpoint(tiny_checkpoint)
+    return save_checkpoint(path, model, {**info.metadata, **metadata}, real_photo)
+
+
+@pytest.fixture(scope="module")
+def branch_checkpoint(tiny_checkpoint, real_photo, tmp_path_factory):
+    return with_branch(tiny_checkpoint, tmp_path_factory.mktemp("branch") / "branch.pt", real_photo)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("branch_photos")
+    write_image(root / "a.png", 160, 120, seed=1)
+    write_image(root / "b.jpg", 200, 90, seed=2, quality=80)
+    write_image(root / "tiny.png", 12, 12, seed=3)  # below the branch's minimum side, not the fused model's
+    return root
+
+
+def test_checkpoint_keeps_the_branch_and_scores_alike(branch_checkpoint, real_photo, photos):
+    info, _ = read_checkpoint(branch_checkpoint)
+    pixels = load_image(photos / "a.png")
+    assert info.real_photo is not None and info.real_photo.score(pixels) == real_photo.score(pixels)
+    assert info.combination == Combination()  # none fitted: the fused model alone decides
+    card, _ = describe_checkpoint(branch_checkpoint)
+    assert card["real_photo_model"]["fitted_images"] == real_photo.fitted_images
+
+
+def test_a_broken_branch_state_is_a_checkpoint_error(branch_checkpoint, tmp_path):
+    payload = torch.load(branch_checkpoint, weights_only=True)
+    payload["real_photo_model"]["format"] = "something else"
+    torch.save(payload, tmp_path / "broken.pt")
+    with pytest.raises(CheckpointError, match="real-photo model"):
+        read_checkpoint(tmp_path / "broken.pt")
+
+
+def test_every_prediction_reports_both_branches(branch_checkpoint, real_photo, photos):
+    detector = Detector.load(branch_checkpoint, device="cpu", workers=0, batch_size=2)
+    found = {p.path.split("/")[-1]: p for p in detector.predict(sorted(photos.iterdir()))}
+    for name in ("a.png", "b.jpg"):
+        p = found[name]
+        assert p.branches.real_only == pytest.approx(real_photo.score(load_image(photos / name)), abs=1e-3)
+        assert p.branches.real_only_unusual == (p.branches.real_only > real_photo.threshold)
+        assert p.probability == pytest.approx(p.branches.fused, abs=1e-6)  # no combination: fused alone
+    small = found["tiny.png"]
+    assert small.ok and small.probability is not None
+    assert small.branches.real_only is None and "16" in small.branches.real_only_error
+    off = Detector.load(branch_checkpoint, device="cpu", workers=0, real_only=False)
+    assert [p.branches for p in off.predict([photos / "a.png"])] == [None]
+
+
+def test_a_fitted_combination_sets_the_probability(tiny_checkpoint, real_photo, photos, tmp_path):
+    combination = Combination(cnn_weight=0.5, real_only_weight=2.0, centre=real_photo.threshold, scale=10.0, bias=-0.3)
+    path = with_branch(tiny_checkpoint, tmp_path / "combined.pt", real_photo, combination=combination.to_dict())
+    p = Detector.load(path, device="cpu", workers=0).predict([photos / "a.png"])[0]
+    logit = math.log(p.branches.fused / (1 - p.branches.fused))
+    expected = combination.probability(logit, real_photo.score(load_image(photos / "a.png")))
+    assert p.probability == pytest.approx(expected, abs=1e-4)
+    assert abs(p.probability - p.branches.fused) > 1e-3
+
+
+def test_scan_json_and_csv_carry_the_branches(branch_checkpoint, photos):
+    code, doc, _ = scan_json(branch_checkpoint, photos)
+    assert code == 0 and doc["checkpoint"]["real_only_branch"]["fitted_images"] > 0
+    for record in doc["results"]:
+        assert set(record["branches"]) == {"fused", "real_only", "real_only_threshold", "real_only_unusual",
+                                           "real_only_error"}
+    result = run_cli("scan", "-w", branch_checkpoint, "--format", "csv", *SCAN_OPTIONS, photos / "a.png")
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert float(row["real_only"]) > 0 and row["real_only_unusual"] in ("True", "False")
+
+
+def test_fit_combination_weighs_the_branch_that_separates():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 200)
+    cnn = rng.normal(0, 1, 400)  # no information
+    real_only = 100 + 10 * labels + rng.normal(0, 3, 400)  # separates the classes
+    fitted = fit_combination(cnn, real_only, labels)
+    assert fitted.real_only_weight > 1.0 and abs(fitted.cnn_weight) < 0.3
+    assert fitted.centre == pytest.approx(np.median(real_only[labels == 0]))
+    with pytest.raises(ValueError, match="real and generated"):
+        fit_combination(cnn[:200], real_only[:200], labels[:200])
