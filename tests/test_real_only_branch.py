@@ -4,6 +4,7 @@ it, reported per image (JSON keys, CSV columns), combined with it only when the 
 from __future__ import annotations
 
 import csv
+import json
 import io
 import math
 
@@ -11,13 +12,15 @@ import numpy as np
 import pytest
 import torch
 from helpers import SCAN_OPTIONS, run_cli, scan_json, write_image
-from test_forensic import TINY, reals
+from PIL import Image
+from test_forensic import TINY, reals, upsampled
 
 from aidetect.checkpoint import CheckpointError, describe_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from aidetect.combine import Combination, fit_combination
 from aidetect.engine import Detector
 from aidetect.forensic import fit_real_model
 from aidetect.images import load_image
+from aidetect.training.adapt import adapt_real_only
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +110,48 @@ def test_fit_combination_weighs_the_branch_that_separates():
     assert fitted.centre == pytest.approx(np.median(real_only[labels == 0]))
     with pytest.raises(ValueError, match="real and generated"):
         fit_combination(cnn[:200], real_only[:200], labels[:200])
+
+
+def upsampled_photos(folder, count, start=700):
+    """Photos from a 'camera' unlike the fitting reals: enlarged 2x by nearest neighbour."""
+    return save_all(folder, upsampled(count, start))
+
+
+def save_all(folder, images):
+    folder.mkdir()
+    for i, pixels in enumerate(images):
+        Image.fromarray(pixels).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def test_refit_on_a_new_camera_stops_flagging_it_and_keeps_the_old_reals(real_photo, tmp_path):
+    camera = upsampled_photos(tmp_path / "camera", 24)
+    photos = sorted(camera.iterdir())
+    unseen = [load_image(p) for p in photos[-6:]]  # not refitted on
+    refitted = real_photo.refit(photos[:18])
+    assert refitted.bank is real_photo.bank and refitted.fitted_images == 15 and refitted.held_out_images == 3
+    before = np.mean([real_photo.score(x) > real_photo.threshold for x in unseen])
+    after = np.mean([refitted.score(x) > refitted.threshold for x in unseen])
+    assert before >= 0.5 and after < before
+    old_reals = reals(10, start=300)
+    assert np.mean([refitted.score(x) > refitted.threshold for x in old_reals]) <= 0.3
+
+
+def test_adapt_with_real_photos_alone_refits_only_the_branch(branch_checkpoint, tmp_path):
+    camera = upsampled_photos(tmp_path / "camera", 20)
+    result = run_cli("adapt", camera, "-w", branch_checkpoint, "-o", tmp_path / "adapted.pt", "--json", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["fitted"] == 16 and report["held_out"] == 4 and report["flagged_before"] >= report["flagged_after"]
+    before, before_state = read_checkpoint(branch_checkpoint)
+    after, after_state = read_checkpoint(tmp_path / "adapted.pt")
+    assert all(torch.equal(before_state[k], after_state[k]) for k in before_state)  # the fused model is untouched
+    assert after.real_photo.threshold == report["threshold_after"] != before.real_photo.threshold
+    assert after.metadata["real_only_adaptation"]["source"] == str(branch_checkpoint)
+
+
+def test_adapt_gives_a_checkpoint_without_the_branch_a_new_one(tiny_checkpoint, tmp_path):
+    folder = save_all(tmp_path / "reals", reals(20, start=900))
+    report = adapt_real_only(folder, tmp_path / "new.pt", tiny_checkpoint, config=TINY)
+    assert report.flagged_before is None and report.threshold_before is None
+    assert read_checkpoint(tmp_path / "new.pt")[0].real_photo.fitted_images == report.fitted == 16

@@ -108,24 +108,39 @@ def train(
 
 def adapt(
     real_dir: Path = typer.Argument(..., help="Real photos from your cameras or sources (a few dozen)."),
-    fake_dir: Path = typer.Argument(..., help="Images of the generator to adapt to (a few dozen)."),
+    fake_dir: Optional[Path] = typer.Argument(None, help="Images of the generator to adapt to (a few dozen). Without it, only the real-only branch is refitted, on REAL_DIR alone."),
     out_path: Path = typer.Option(..., "--out", "-o", help="The adapted checkpoint to write."),
     weights: Weights = None,
     holdout: float = typer.Option(ADAPT.holdout, "--holdout", min=0.1, max=0.9, help="Share of each class kept out of the refit, to measure it on."),
     views: int = typer.Option(ADAPT.views, "--views", min=1, help="Augmented views of each refit image."),
     seed: int = typer.Option(ADAPT.seed, "--seed"),
+    keep: float = typer.Option(1.0, "--keep", min=0.0, help="Without FAKE_DIR: descriptions drawn from what the branch knew, per description of your photos, so that it keeps recognising other cameras (0: your photos alone)."),
     device: Device = "auto",
     workers: Workers = None,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     progress: ShowProgress = True,
 ) -> None:
     """Refit a checkpoint's heads (and threshold) to a new generator and your cameras, in under a minute on a
-    CPU; reports the AP before and after on a held-out share of what it was given."""
+    CPU; reports the AP before and after on a held-out share of what it was given. With real photos alone
+    (no FAKE_DIR), refit the real-only branch to your cameras, so that they stop looking unusual to it."""
     import json
 
     from ..checkpoint import CheckpointError
     from ..training import adapt as adaptation
 
+    if fake_dir is None:
+        with running("refitting the real-only branch", progress, catch=(CheckpointError, ValueError)) as step:
+            real_report = adaptation.adapt_real_only(real_dir, out_path, weights, keep, step.stage)
+        report_left_out(real_report.errors)
+        if as_json:
+            sys.stdout.write(json.dumps(real_report.to_dict(), indent=2) + "\n")
+        else:
+            before = "" if real_report.flagged_before is None else f"{real_report.flagged_before:.0%} -> "
+            out.print(f"real-only branch refitted on {real_report.fitted} photos; of the {real_report.held_out} held "
+                      f"out, {before}{real_report.flagged_after:.0%} look unusual to it; {real_report.seconds:.0f} s; "
+                      f"wrote {out_path}", highlight=False, markup=False)
+        finish(real_report.errors)
+        return
     config = dataclasses.replace(AdaptConfig(), holdout=holdout, views=views, seed=seed)
     with running("describing", progress, catch=(CheckpointError, ValueError)) as step:
         report = adaptation.adapt(real_dir, fake_dir, out_path, weights, config, device, workers, step.advance)

@@ -54,6 +54,19 @@ class RealMixture:
             nll += 0.5 * (rest / self.residual_var + discarded * (_LOG_2PI + np.log(self.residual_var)))
         return nll
 
+    def sample(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """`count` descriptions drawn from the density (count x D): what the photos it was fitted on looked
+        like, for refitting on new photos without forgetting them (RealPhotoModel.refit)."""
+        component = rng.choice(len(self.weights), size=count, p=self.weights / self.weights.sum())
+        noise = rng.standard_normal((count, self.dims))
+        # y = (x - mu) @ P is standard normal, so x = mu + y @ P^-1 (P: the precision's Cholesky factor)
+        coords = self.means[component] + np.einsum("nd,nde->ne", noise, np.linalg.inv(self.precision_chol)[component])
+        z = (coords * self.scale) @ self.basis.T
+        if self.residual_var > 0:  # the discarded directions: isotropic, orthogonal to the basis
+            rest = rng.standard_normal(z.shape) * np.sqrt(self.residual_var)
+            z += rest - (rest @ self.basis) @ self.basis.T
+        return z * self.std + self.mean
+
     def to_arrays(self) -> dict[str, np.ndarray | float]:
         return {"mean": self.mean, "std": self.std, "basis": self.basis, "scale": self.scale,
                 "residual_var": float(self.residual_var), "weights": self.weights, "means": self.means,

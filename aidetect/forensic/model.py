@@ -65,6 +65,40 @@ class RealPhotoModel:
         rows, cols, size = described.shape
         return self.tile_mixture.score(described.reshape(-1, size)).reshape(rows, cols)
 
+    def refit(self, images: Iterable[ImageInput], keep: float = 1.0, progress: Progress | None = None
+              ) -> "RealPhotoModel":
+        """A copy refitted to a user's own real photos (no fakes needed): same filters, mixtures fitted on
+        the photos' descriptions (with config.augment_views augmented views each) pooled with `keep` x as
+        many descriptions drawn from this model, so what it knew is kept. A seeded share of the photos
+        (config.holdout) sets the threshold: the higher of config.target_fpr of them and of the draws, so
+        neither the user's photos nor the old ones are flagged more than the target."""
+        config, progress = self.config, progress or _quiet
+        items = list(images)
+        held_index, fit_index = holdout_split(len(items), config)
+        whole, tiles, fitted = _describe_fitting(items, fit_index, self.bank, config, progress, salt=(3,))
+        if fitted < 2:
+            raise ValueError(f"fewer than 2 of the {len(fit_index)} real photos to fit on could be read and described")
+        rng = np.random.default_rng([config.seed, 4])
+        draws = max(1, round(keep * len(whole)))
+        old_whole = self.mixture.sample(draws, rng)
+        mixture = fit_mixture(np.concatenate([np.stack(whole), old_whole]), config.components, config.pca_dims,
+                              config.covariance, config.seed, config.pca_residual)
+        tile_mixture = None
+        if self.tile_mixture is not None:
+            pooled = np.concatenate([np.stack(tiles), self.tile_mixture.sample(max(1, round(keep * len(tiles))), rng)])
+            tile_mixture = fit_mixture(pooled, config.components, config.pca_dims, config.covariance, config.seed,
+                                       config.pca_residual)
+        held = _describe_held_out(items, held_index, self.bank, config, progress)
+        quantile = 1 - config.target_fpr
+        ours = held[0] if held[0] else whole[:: config.augment_views + 1]
+        threshold = max(float(np.quantile(mixture.score(np.stack(ours)), quantile)),
+                        float(np.quantile(mixture.score(old_whole), quantile)))
+        tile_threshold = math.inf
+        if tile_mixture is not None:
+            tile_threshold = float(np.quantile(tile_mixture.score(np.stack(held[1] or tiles)), quantile))
+        return RealPhotoModel(config, self.bank, mixture, threshold, tile_mixture, tile_threshold,
+                              fitted_images=fitted, held_out_images=len(held[0]))
+
     def to_state(self) -> dict[str, torch.Tensor | int | float | str]:
         """Plain tensors, ints, floats and strings only (torch.load(..., weights_only=True) reads them)."""
         state: dict[str, torch.Tensor | int | float | str] = {"format": STATE_FORMAT}
@@ -166,6 +200,41 @@ def describe_views(pixels: np.ndarray, bank: np.ndarray, config: ForensicConfig,
     return whole, tiles
 
 
+def _describe_fitting(items: list[ImageInput], fit_index: list[int], bank: np.ndarray, config: ForensicConfig,
+                      progress: Progress, salt: tuple[int, ...] = ()) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """Descriptions of the fitting photos and their augmented views, one random tile of each, and how many
+    photos were described (unreadable or too small ones are skipped). `salt` changes the views' seeds."""
+    whole, tiles, fitted = [], [], 0
+    for done, index in enumerate(fit_index):
+        try:
+            described = describe_views(_pixels(items[index]), bank, config,
+                                       np.random.default_rng([config.seed, int(index), *salt]), config.augment_views)
+        except (ImageError, ValueError):
+            pass
+        else:
+            whole += described[0]
+            tiles += described[1]
+            fitted += 1
+        progress("describing", done + 1, len(fit_index))
+    return whole, tiles, fitted
+
+
+def _describe_held_out(items: list[ImageInput], held_index: list[int], bank: np.ndarray, config: ForensicConfig,
+                       progress: Progress) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Descriptions of the held-out photos (whole crop, one random tile each) that set the thresholds."""
+    whole, tiles = [], []
+    for done, index in enumerate(held_index):
+        try:
+            grey = to_grey(_pixels(items[index]), config.min_side)
+        except (ImageError, ValueError):
+            continue
+        whole.append(describe_crop(grey, bank, config))
+        tiles += [describe_tile(t, bank, config) for t in
+                  random_tiles(grey, 1, config, np.random.default_rng([config.seed, index, 2]))]
+        progress("threshold", done + 1, len(held_index))
+    return whole, tiles
+
+
 def fit_real_model(images: Iterable[ImageInput], config: ForensicConfig | None = None,
                    progress: Progress | None = None, bank: np.ndarray | None = None) -> RealPhotoModel:
     """Fit the real-photo model on real photos only (arrays H x W x 3 uint8, or paths decoded with
@@ -176,24 +245,12 @@ def fit_real_model(images: Iterable[ImageInput], config: ForensicConfig | None =
     progress = progress or _quiet
     items = list(images)
     held_index, fit_index = holdout_split(len(items), config)
-    held_items = [items[i] for i in held_index]
     fit_items = [items[i] for i in fit_index]
     if len(fit_items) < 2:
         raise ValueError(f"need at least 2 real photos to fit on, got {len(fit_items)}")
     bank = check_bank(bank) if bank is not None else fit_filters(fit_items, config, progress)
 
-    whole, tiles, fitted = [], [], 0
-    for done, (index, item) in enumerate(zip(fit_index, fit_items)):
-        try:
-            described = describe_views(_pixels(item), bank, config, np.random.default_rng([config.seed, int(index)]),
-                                       config.augment_views)
-        except (ImageError, ValueError):  # unreadable or too small: skipped
-            pass
-        else:
-            whole += described[0]
-            tiles += described[1]
-            fitted += 1
-        progress("describing", done + 1, len(fit_items))
+    whole, tiles, fitted = _describe_fitting(items, fit_index, bank, config, progress)
     if fitted < 2:
         raise ValueError("fewer than 2 of the real photos could be read and described")
     mixture = fit_mixture(np.stack(whole), config.components, config.pca_dims, config.covariance, config.seed,
@@ -203,16 +260,7 @@ def fit_real_model(images: Iterable[ImageInput], config: ForensicConfig | None =
     model = RealPhotoModel(config, bank, mixture, threshold=math.inf, tile_mixture=tile_mixture,
                            fitted_images=fitted)
 
-    held_whole, held_tiles = [], []
-    for done, (index, item) in enumerate(zip(held_index, held_items)):
-        try:
-            grey = to_grey(_pixels(item), config.min_side)
-        except (ImageError, ValueError):
-            continue
-        held_whole.append(describe_crop(grey, bank, config))
-        held_tiles += [describe_tile(t, bank, config) for t in
-                       random_tiles(grey, 1, config, np.random.default_rng([config.seed, index, 2]))]
-        progress("threshold", done + 1, len(held_items))
+    held_whole, held_tiles = _describe_held_out(items, held_index, bank, config, progress)
     quantile = 1 - config.target_fpr
     if held_whole:
         model.threshold = float(np.quantile(mixture.score(np.stack(held_whole)), quantile))

@@ -1,4 +1,5 @@
-"""`aidetect adapt`: refit a checkpoint's heads to a user's own generator and cameras.
+"""`aidetect adapt`: refit a checkpoint's heads to a user's own generator and cameras, or, from real photos
+alone, its real-only branch to the user's cameras (`adapt_real_only`).
 
 A detector meets generators it never saw. With the backbone frozen, a few dozen images of the new
 generator and of the user's cameras are enough to refit the heads (projection, fusion, classifier)
@@ -24,6 +25,9 @@ from sklearn.metrics import average_precision_score
 from ..checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from ..config import AdaptConfig, AugmentConfig
 from ..evaluation.metrics import fpr_threshold
+from ..forensic import ForensicConfig, fit_real_model
+from ..forensic.model import holdout_split
+from ..images import ImageError, load_image
 from ..inputs import iter_inputs
 from .descriptor_cache import ViewRecipe, extract
 from .head_fit import fit_heads, probabilities
@@ -101,4 +105,58 @@ def adapt(real_dir: str | os.PathLike, fake_dir: str | os.PathLike, out: str | o
     kept = {k: v for k, v in info.metadata.items() if k != "combination"}  # fitted to the old heads' logits
     save_checkpoint(out, model, {**kept, "threshold": threshold, "logit_bias": 0.0, "adaptation": record},
                     info.real_photo)
+    return report
+
+
+@dataclass
+class RealOnlyReport:
+    """What the real-only branch was refitted on, and the share of the user's held-out photos it flags."""
+
+    real_dir: str
+    fitted: int  # photos described (with their augmented views) for the refit
+    held_out: int  # photos kept out to set and check the threshold
+    flagged_before: float | None  # share of the held-out photos above the old threshold (None: no branch before)
+    flagged_after: float
+    threshold_before: float | None
+    threshold_after: float
+    seconds: float
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def adapt_real_only(real_dir: str | os.PathLike, out: str | os.PathLike, weights: str | os.PathLike | None = None,
+                    keep: float = 1.0, progress: Callable[[str, int, int], None] | None = None,
+                    config: ForensicConfig | None = None) -> RealOnlyReport:
+    """Refit the real-only branch of `weights` on the real photos of `real_dir` alone (no fakes), keeping
+    `keep` x as many descriptions drawn from what it knew (RealPhotoModel.refit); a checkpoint without the
+    branch gets one fitted from scratch on these photos (with `config`, default ForensicConfig()). Writes the checkpoint, everything else unchanged."""
+    started = time.time()
+    model, info = load_checkpoint(weights)
+    reals, errors = _images(real_dir, "real")
+    old = info.real_photo
+    if old is None:
+        new = fit_real_model(reals, config, progress)
+    else:
+        new = old.refit(reals, keep, progress)
+    held, _ = holdout_split(len(reals), new.config)
+    before, after = [], []
+    for index in held:
+        try:
+            description = new.describe(load_image(reals[index]))
+        except (ImageError, ValueError) as exc:
+            errors.append((reals[index], str(exc)))
+            continue
+        after.append(float(new.score_descriptions(description)[0]) > new.threshold)
+        if old is not None:
+            before.append(float(old.score_descriptions(description)[0]) > old.threshold)
+    report = RealOnlyReport(str(real_dir), new.fitted_images, len(after),
+                            float(np.mean(before)) if before else None, float(np.mean(after)) if after else 0.0,
+                            None if old is None else old.threshold, new.threshold, time.time() - started, errors)
+    record = {**{k: v for k, v in report.to_dict().items() if k != "errors"}, "source": str(info.path),
+              "source_sha256": file_sha256(info.path),
+              "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    kept = {k: v for k, v in info.metadata.items() if k != "combination"}  # fitted to the old branch's scores
+    save_checkpoint(out, model, {**kept, "real_only_adaptation": record}, new)
     return report
