@@ -291,6 +291,67 @@ def explanation_record(prediction: Prediction, evidence: Evidence, geometry: Lay
     }
 
 
+# --- the real-only branch's map: which tiles' residuals fit the real-photo model worst ---
+
+@dataclass
+class RealOnlyMap:
+    """Per tile of the image (RealPhotoModel.score_map, where localmap.tile_boxes says), the negative
+    log-likelihood under the real-photo tile model; tiles above `threshold` are unlike 95 % of real tiles."""
+
+    boxes: np.ndarray  # rows x cols x 4 (x0, y0, x1, y1) in image pixels
+    scores: np.ndarray  # rows x cols
+    threshold: float
+
+    def to_dict(self) -> dict:
+        return {"boxes": self.boxes.reshape(-1, 4).tolist(),
+                "scores": [round(float(v), 4) for v in self.scores.ravel()], "threshold": round(self.threshold, 4),
+                "unusual_tiles": int((self.scores > self.threshold).sum()), "tiles": int(self.scores.size)}
+
+
+def real_only_map(detector: Detector, pixels: np.ndarray) -> RealOnlyMap | None:
+    """The branch's tile map of an image, or None (no branch, no tile model, or an image too small for it)."""
+    from .forensic import tile_boxes
+
+    model = detector.real_photo
+    if model is None or model.tile_mixture is None:
+        return None
+    try:
+        scores = model.score_map(pixels)
+    except ValueError:
+        return None
+    return RealOnlyMap(tile_boxes(*pixels.shape[:2], model.config), scores, model.tile_threshold)
+
+
+def render_real_only_map(display: Image.Image, found: RealOnlyMap, prediction: Prediction) -> Image.Image:
+    """The displayed image with each tile tinted by its rank among the image's tiles (inferno: worst fit
+    hottest) and a red frame on the tiles above the branch's tile threshold."""
+    scale = display.width / prediction.width
+    canvas = Image.new("RGB", (display.width + 2 * MARGIN, display.height + 2 * MARGIN + CAPTION_HEIGHT), BACKGROUND)
+    top = MARGIN + CAPTION_HEIGHT
+    image = (MARGIN, top, MARGIN + display.width, top + display.height)
+    order = found.scores.ravel().argsort().argsort() / max(found.scores.size - 1, 1)  # 0 best fit .. 1 worst
+    heat = np.zeros((display.height, display.width), np.float32)
+    for box, value in sorted(zip(found.boxes.reshape(-1, 4), order), key=lambda pair: pair[1]):
+        x0, y0, x1, y1 = scaled_rect((0, 0, *display.size), scale, box)  # in the displayed image's pixels
+        heat[y0:y1, x0:x1] = value  # where tiles overlap, the worse fit shows
+    alpha = (HEAT_ALPHA[0] + (HEAT_ALPHA[1] - HEAT_ALPHA[0]) * heat)[..., None]
+    pixels = np.asarray(display, np.float32) * (1 - alpha) + colourise(heat) * alpha
+    canvas.paste(Image.fromarray(np.round(pixels).astype(np.uint8)), image[:2])
+    draw = ImageDraw.Draw(canvas)
+    for box, score in zip(found.boxes.reshape(-1, 4), found.scores.ravel()):
+        if score > found.threshold:
+            draw.rectangle(scaled_rect(image, scale, box), outline=(230, 25, 75), width=3)
+    unusual = int((found.scores > found.threshold).sum())
+    lines = [(16, f"real-only branch: {unusual} of {found.scores.size} tiles unlike real photos (red frames)"),
+             (13, "tint: tiles ranked by how badly their residuals fit the real-photo model (hottest: worst)"),
+             (13, prediction.path)]
+    y = MARGIN
+    for size, text in lines:
+        draw.text((MARGIN, y), _fit(text, size, canvas.width - 2 * MARGIN), font=_font(size), fill=INK)
+        y += size + 8
+    return canvas
+
+
 # --- files: names, writing, and the loop behind `aidetect explain` and `scan --report` ---
 
 def output_names(paths: Sequence[str]) -> list[str]:
@@ -332,8 +393,11 @@ class Explained:
     display: Image.Image | None = None
 
 
-def explain_inputs(detector: Detector, items: Sequence[InputItem], out_dir: Path) -> Iterator[Explained]:
+def explain_inputs(detector: Detector, items: Sequence[InputItem], out_dir: Path,
+                   real_only: bool = True) -> Iterator[Explained]:
     """Explain every input into `out_dir`, streaming in input order; unreadable inputs yield their error.
+    With `real_only` and a checkpoint that has the real-only branch, its tile map goes beside each
+    explanation too (`name`.real_only.png, and `real_only_map` in the JSON; 0.3-0.5 s an image on a CPU).
 
     The pixels are decoded again for drawing (the detector keeps only what the model needs), with the
     same decoder, so boxes land on the pixels they were cut from."""
@@ -347,5 +411,10 @@ def explain_inputs(detector: Detector, items: Sequence[InputItem], out_dir: Path
             yield Explained(Prediction(prediction.path, error=str(exc)), name)
             continue
         explanation = render(pixels, prediction, evidence, detector.info.name)
+        found = real_only_map(detector, pixels) if real_only else None
+        if found is not None:
+            explanation.record["real_only_map"] = found.to_dict()
+            with atomic_open(out_dir / f"{name}.real_only.png", "wb") as handle:
+                render_real_only_map(explanation.display, found, prediction).save(handle, format="PNG")
         picture, _ = write_explanation(explanation, out_dir, name)
         yield Explained(prediction, name, picture, explanation.display)

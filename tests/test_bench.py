@@ -47,8 +47,10 @@ def test_scan_ratio_pairs_each_scan_with_a_fused_pass(monkeypatch):
         factor[0] = next(slow)
         pace(0.03, len(items))
 
+    branch = SimpleNamespace(score=lambda pixels: pace(0.009, 1))
     detector = SimpleNamespace(device=torch.device("cpu"), batch_size=2, predict_decoded=fused, provenance=True,
-                               predict=lambda paths: pace(0.06, len(paths)))
+                               real_photo=branch, predict=lambda paths: pace(0.06, len(paths)))
+    monkeypatch.setattr(bench, "load_image", lambda path: path)
     monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
     monkeypatch.setattr(bench, "PeakMemory", lambda: contextlib.nullcontext(SimpleNamespace(peak=None)))
     monkeypatch.setattr(bench, "read_provenance", lambda path: pace(0.0006, 1))
@@ -56,6 +58,7 @@ def test_scan_ratio_pairs_each_scan_with_a_fused_pass(monkeypatch):
     assert entry.fused_ratio == pytest.approx(0.5)
     assert entry.rate.low < entry.rate.median < entry.rate.high  # the scans' own rates still drift
     assert entry.provenance_share == pytest.approx(0.0012 * 4 / (0.12 * 2))  # read at the last drift, vs the median scan
+    assert entry.real_only_share == pytest.approx(0.018 * 4 / (0.12 * 2))  # scored likewise
 
 
 def test_full_bench_reports_every_measurement(tmp_path):

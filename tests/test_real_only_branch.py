@@ -155,3 +155,23 @@ def test_adapt_gives_a_checkpoint_without_the_branch_a_new_one(tiny_checkpoint, 
     report = adapt_real_only(folder, tmp_path / "new.pt", tiny_checkpoint, config=TINY)
     assert report.flagged_before is None and report.threshold_before is None
     assert read_checkpoint(tmp_path / "new.pt")[0].real_photo.fitted_images == report.fitted == 16
+
+
+def test_explain_draws_the_branch_map_beside_the_explanation(branch_checkpoint, tiny_checkpoint, real_photo, photos,
+                                                             tmp_path):
+    from aidetect.forensic import tile_boxes
+
+    result = run_cli("explain", photos / "a.png", photos / "tiny.png", "-w", branch_checkpoint, "-o", tmp_path / "x",
+                     *SCAN_OPTIONS)
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((tmp_path / "x" / "a.explain.json").read_text())
+    found = record["real_only_map"]
+    expected = tile_boxes(120, 160, real_photo.config).reshape(-1, 4).tolist()
+    assert found["boxes"] == expected and len(found["scores"]) == len(expected)
+    assert found["unusual_tiles"] == sum(s > found["threshold"] for s in found["scores"])
+    picture = Image.open(tmp_path / "x" / "a.real_only.png")
+    assert picture.width > 160 and picture.height > 120
+    assert not (tmp_path / "x" / "tiny.real_only.png").exists()  # too small for the branch: explained without it
+    assert (tmp_path / "x" / "tiny.explain.png").exists()
+    run_cli("explain", photos / "a.png", "-w", tiny_checkpoint, "-o", tmp_path / "y", *SCAN_OPTIONS)
+    assert not (tmp_path / "y" / "a.real_only.png").exists() and (tmp_path / "y" / "a.explain.png").exists()

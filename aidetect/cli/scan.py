@@ -91,7 +91,7 @@ def scan(
     if report:
         make_folder(report, "--report")
         scan_report = ScanReport(report)
-        results = scan_report.collect(explain_inputs(detector, items, scan_report.explain_dir))
+        results = scan_report.collect(explain_inputs(detector, items, scan_report.explain_dir, real_only=False))
     else:
         results = detector.iter_predict(items)
     stream = with_progress(results, len(items), progress)

@@ -33,6 +33,7 @@ from ..checkpoint import CheckpointInfo, load_checkpoint
 from ..config import BenchConfig, ModelConfig
 from ..decode import DecodedImage
 from ..engine import Detector
+from ..images import load_image
 from ..inputs import iter_inputs
 from ..model import FusedDetector
 from ..provenance import read_provenance
@@ -66,6 +67,7 @@ class EndToEnd:
     peak_rss_mb: float | None  # process tree, DataLoader workers included: sum of RSS (a ceiling)
     peak_pss_mb: float | None  # the same as PSS: the tree's real footprint
     provenance_share: float | None  # time reading the files' provenance / the scan's time (None: not read)
+    real_only_share: float | None = None  # time the real-only branch scores the decoded images / the scan's time
 
 
 @dataclass
@@ -316,12 +318,16 @@ def end_to_end(detector: Detector, paths: list[Path], size: int, path: str, repe
     with PeakMemory() as memory:
         detector.predict(paths)
     rate, peak = Rate.of(len(paths), seconds), memory.peak
-    share = None
+    share = real_only = None
     if detector.provenance:  # part of every scan above; timed alone, it is too small to see in their spread
         reading = timed(lambda: [read_provenance(p) for p in paths], repeats, lambda: None)
         share = statistics.median(reading) / statistics.median(seconds)
+    if detector.real_photo is not None:  # part of every scan too (in the decode workers, when there are any)
+        pixels = [load_image(p) for p in paths]
+        scoring = timed(lambda: [detector.real_photo.score(x) for x in pixels], repeats, lambda: None)
+        real_only = statistics.median(scoring) / statistics.median(seconds)
     return EndToEnd(size, len(paths), path, rate, statistics.median(ratios), _mb(peak and peak.rss),
-                    _mb(peak and peak.pss), share)
+                    _mb(peak and peak.pss), share, real_only)
 
 
 def max_probability_diff(baseline: list[Prediction], variant: Detector, paths: list[str]) -> float | None:

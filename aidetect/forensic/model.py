@@ -65,34 +65,36 @@ class RealPhotoModel:
         rows, cols, size = described.shape
         return self.tile_mixture.score(described.reshape(-1, size)).reshape(rows, cols)
 
-    def refit(self, images: Iterable[ImageInput], keep: float = 1.0, progress: Progress | None = None
-              ) -> "RealPhotoModel":
+    def refit(self, images: Iterable[ImageInput], keep: float = 1.0, views: int = 4,
+              progress: Progress | None = None) -> "RealPhotoModel":
         """A copy refitted to a user's own real photos (no fakes needed): same filters, mixtures fitted on
-        the photos' descriptions (with config.augment_views augmented views each) pooled with `keep` x as
-        many descriptions drawn from this model, so what it knew is kept. A seeded share of the photos
+        the photos' descriptions (each photo with `views` augmented views: JPEG, downscaling) pooled with
+        descriptions drawn from this model, `keep` x as many as it was fitted on, so that what it knew is
+        kept and a few dozen photos do not make a density of their own. A seeded share of the photos
         (config.holdout) sets the threshold: the higher of config.target_fpr of them and of the draws, so
         neither the user's photos nor the old ones are flagged more than the target."""
         config, progress = self.config, progress or _quiet
         items = list(images)
         held_index, fit_index = holdout_split(len(items), config)
-        whole, tiles, fitted = _describe_fitting(items, fit_index, self.bank, config, progress, salt=(3,))
+        whole, tiles, fitted = _describe_fitting(items, fit_index, self.bank, config, progress, views, salt=(3,))
         if fitted < 2:
             raise ValueError(f"fewer than 2 of the {len(fit_index)} real photos to fit on could be read and described")
         rng = np.random.default_rng([config.seed, 4])
-        draws = max(1, round(keep * len(whole)))
+        draws = round(keep * self.fitted_images * (config.augment_views + 1))
         old_whole = self.mixture.sample(draws, rng)
         mixture = fit_mixture(np.concatenate([np.stack(whole), old_whole]), config.components, config.pca_dims,
                               config.covariance, config.seed, config.pca_residual)
         tile_mixture = None
         if self.tile_mixture is not None:
-            pooled = np.concatenate([np.stack(tiles), self.tile_mixture.sample(max(1, round(keep * len(tiles))), rng)])
+            pooled = np.concatenate([np.stack(tiles), self.tile_mixture.sample(draws, rng)])
             tile_mixture = fit_mixture(pooled, config.components, config.pca_dims, config.covariance, config.seed,
                                        config.pca_residual)
         held = _describe_held_out(items, held_index, self.bank, config, progress)
         quantile = 1 - config.target_fpr
         ours = held[0] if held[0] else whole[:: config.augment_views + 1]
-        threshold = max(float(np.quantile(mixture.score(np.stack(ours)), quantile)),
-                        float(np.quantile(mixture.score(old_whole), quantile)))
+        threshold = float(np.quantile(mixture.score(np.stack(ours)), quantile))
+        if draws:
+            threshold = max(threshold, float(np.quantile(mixture.score(old_whole), quantile)))
         tile_threshold = math.inf
         if tile_mixture is not None:
             tile_threshold = float(np.quantile(tile_mixture.score(np.stack(held[1] or tiles)), quantile))
@@ -201,14 +203,17 @@ def describe_views(pixels: np.ndarray, bank: np.ndarray, config: ForensicConfig,
 
 
 def _describe_fitting(items: list[ImageInput], fit_index: list[int], bank: np.ndarray, config: ForensicConfig,
-                      progress: Progress, salt: tuple[int, ...] = ()) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """Descriptions of the fitting photos and their augmented views, one random tile of each, and how many
-    photos were described (unreadable or too small ones are skipped). `salt` changes the views' seeds."""
+                      progress: Progress, views: int | None = None, salt: tuple[int, ...] = ()
+                      ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """Descriptions of the fitting photos and their augmented views (config.augment_views unless `views`), one
+    random tile of each, and how many photos were described (unreadable or too small ones are skipped).
+    `salt` changes the views' seeds."""
     whole, tiles, fitted = [], [], 0
     for done, index in enumerate(fit_index):
         try:
             described = describe_views(_pixels(items[index]), bank, config,
-                                       np.random.default_rng([config.seed, int(index), *salt]), config.augment_views)
+                                       np.random.default_rng([config.seed, int(index), *salt]),
+                                       config.augment_views if views is None else views)
         except (ImageError, ValueError):
             pass
         else:

@@ -44,13 +44,14 @@ def bench_tables(report: BenchReport) -> list[Table]:
 
     scans = Table(title=f"end-to-end scans of JPEG folders (decode workers: {env.workers})")
     for column in ("size", "images", "crops from workers", "images/s", "of fused rate", "reading provenance",
-                   "peak PSS MB", "peak RSS MB"):
+                   "real-only branch", "peak PSS MB", "peak RSS MB"):
         scans.add_column(column, justify="left" if column == "crops from workers" else "right")
     for entry in report.end_to_end:
         path = "candidates when smaller" if entry.path == "auto" else "whole images"
         share = "off" if entry.provenance_share is None else f"{100 * entry.provenance_share:.2f} % of the time"
+        real_only = "none" if entry.real_only_share is None else f"{100 * entry.real_only_share:.1f} % of the time"
         scans.add_row(f"{entry.size} px", str(entry.images), path, _rate(entry.rate), f"{entry.fused_ratio:.2f}", share,
-                      _mb(entry.peak_pss_mb), _mb(entry.peak_rss_mb))
+                      real_only, _mb(entry.peak_pss_mb), _mb(entry.peak_rss_mb))
     scans.caption = (f"memory of the process tree with its decode workers; before the scans: PSS "
                      f"{_mb(report.baseline_pss_mb)} MB, RSS {_mb(report.baseline_rss_mb)} MB. PSS splits shared "
                      f"pages between processes (the real footprint), the RSS sum counts them in each (a ceiling)")

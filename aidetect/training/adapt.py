@@ -127,10 +127,11 @@ class RealOnlyReport:
 
 
 def adapt_real_only(real_dir: str | os.PathLike, out: str | os.PathLike, weights: str | os.PathLike | None = None,
-                    keep: float = 1.0, progress: Callable[[str, int, int], None] | None = None,
+                    keep: float = 1.0, views: int = 4, progress: Callable[[str, int, int], None] | None = None,
                     config: ForensicConfig | None = None) -> RealOnlyReport:
     """Refit the real-only branch of `weights` on the real photos of `real_dir` alone (no fakes), keeping
-    `keep` x as many descriptions drawn from what it knew (RealPhotoModel.refit); a checkpoint without the
+    descriptions drawn from what it knew, `keep` x as many as it was fitted on, and `views` augmented views
+    of each photo (RealPhotoModel.refit); a checkpoint without the
     branch gets one fitted from scratch on these photos (with `config`, default ForensicConfig()). Writes the checkpoint, everything else unchanged."""
     started = time.time()
     model, info = load_checkpoint(weights)
@@ -139,7 +140,7 @@ def adapt_real_only(real_dir: str | os.PathLike, out: str | os.PathLike, weights
     if old is None:
         new = fit_real_model(reals, config, progress)
     else:
-        new = old.refit(reals, keep, progress)
+        new = old.refit(reals, keep, views, progress)
     held, _ = holdout_split(len(reals), new.config)
     before, after = [], []
     for index in held:
