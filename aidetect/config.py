@@ -28,6 +28,14 @@ class PatchStrategy(str, Enum):
     rsz448 = "rsz448"  # the image resized to 448, its four corner and centre 224 crops
 
 
+class Branch(str, Enum):
+    """Which score an evaluation ranks images by (evaluation/evaluate.py)."""
+
+    final = "final"  # the probability scan reports (the branches' combination)
+    fused = "fused"  # the global + local model alone
+    real_only = "real-only"  # the real-only branch's score, at its own threshold
+
+
 class OutputFormat(str, Enum):
     """How predictions are written (render/predictions.py)."""
 

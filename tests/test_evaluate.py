@@ -56,6 +56,11 @@ def test_perturbations_change_pixels_as_asked():
         Perturbation(jpeg_quality=0)
     with pytest.raises(ValueError):
         Perturbation(blur_sigma=-1)
+    halved = Perturbation(scale=0.5, jpeg_quality=90)
+    assert halved(pixels).shape == (24, 32, 3) and halved.label == "resize 0.5, jpeg 90"
+    assert Perturbation(scale=2)(pixels).shape == (96, 128, 3)
+    with pytest.raises(ValueError, match="resize"):
+        Perturbation(scale=0)
     assert [p.label for p in sweep_perturbations()] == [
         "jpeg 100", "jpeg 90", "jpeg 75", "jpeg 50", "jpeg 30", "none", "blur 1", "blur 2", "blur 3"]
 
@@ -104,7 +109,7 @@ def test_cli_eval_json_and_csv(test_root, tiny_checkpoint, tmp_path):
     doc = json.loads(result.stdout)
     assert doc["checkpoint"]["patches"] == "psm"
     [run] = doc["results"]
-    assert run["perturbation"] == {"jpeg_quality": None, "blur_sigma": 1.0}
+    assert run["perturbation"] == {"jpeg_quality": None, "blur_sigma": 1.0, "scale": 1.0}
     assert [s["name"] for s in run["sets"]] == ["diffusion", "gan"]
     assert [f["name"] for f in run["families"]] == ["diffusion", "gan"]
     assert run["pooled"]["n_real"] + run["pooled"]["n_fake"] == 10

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import average_precision_score
 from helpers import SCAN_OPTIONS, run_cli, scan_json, write_image
 from PIL import Image
 from test_forensic import TINY, reals, upsampled
@@ -118,7 +119,7 @@ def upsampled_photos(folder, count, start=700):
 
 
 def save_all(folder, images):
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for i, pixels in enumerate(images):
         Image.fromarray(pixels).save(folder / f"{i:02d}.png")
     return folder
@@ -175,3 +176,22 @@ def test_explain_draws_the_branch_map_beside_the_explanation(branch_checkpoint, 
     assert (tmp_path / "x" / "tiny.explain.png").exists()
     run_cli("explain", photos / "a.png", "-w", tiny_checkpoint, "-o", tmp_path / "y", *SCAN_OPTIONS)
     assert not (tmp_path / "y" / "a.real_only.png").exists() and (tmp_path / "y" / "a.explain.png").exists()
+
+
+def test_eval_ranks_by_the_branch_asked_for(branch_checkpoint, tiny_checkpoint, real_photo, tmp_path):
+    root = tmp_path / "sets" / "s"
+    save_all(root / "0_real", reals(5, start=400))
+    save_all(root / "1_fake", upsampled(5, start=450))
+    result = run_cli("eval", tmp_path / "sets", "-w", branch_checkpoint, "--branch", "real-only", "--json",
+                     *SCAN_OPTIONS)
+    assert result.exit_code == 0, result.stderr
+    pooled = json.loads(result.stdout)["results"][0]["pooled"]
+    labels = [0] * 5 + [1] * 5
+    scores = [real_photo.score(load_image(p)) for p in sorted((root / "0_real").iterdir()) + sorted((root / "1_fake").iterdir())]
+    assert pooled["ap"] == pytest.approx(average_precision_score(labels, scores), abs=1e-6)
+    assert json.loads(result.stdout)["results"][0]["threshold"] == pytest.approx(real_photo.threshold)
+    refused = run_cli("eval", tmp_path / "sets", "-w", tiny_checkpoint, "--branch", "real-only", *SCAN_OPTIONS)
+    assert refused.exit_code == 2 and "no real-only branch" in refused.stderr
+    resized = run_cli("eval", tmp_path / "sets", "-w", branch_checkpoint, "--branch", "real-only", "--resize", "0.5",
+                      "--csv", *SCAN_OPTIONS)
+    assert resized.exit_code == 0 and ",0.5," in resized.stdout.splitlines()[1]

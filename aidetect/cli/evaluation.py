@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ..config import BenchConfig, PatchStrategy
+from ..config import BenchConfig, Branch, PatchStrategy
 from .common import (BENCH, BatchSize, Device, ShowProgress, Threshold, Weights, Workers, fail, finish, int_list, note,
                      out, report_left_out, running)
 
@@ -25,6 +25,8 @@ def eval_command(
     by_generator: bool = typer.Option(False, "--by-generator", help="One set per generator under ROOT, each against every real under ROOT (leave-generator-out, for a corpus's val_out); AP class-balanced, so that chance is 0.5 for every set."),
     jpeg: Optional[int] = typer.Option(None, "--jpeg", min=1, max=100, help="Re-encode every image as JPEG at this quality first."),
     blur: float = typer.Option(0.0, "--blur", min=0.0, help="Gaussian blur every image with this sigma first."),
+    resize: float = typer.Option(1.0, "--resize", min=0.01, max=8.0, help="Resize every image by this factor first (area averaging down, bicubic up)."),
+    branch: Branch = typer.Option(Branch.final, "--branch", help="Rank by the final probability, the fused model's alone, or the real-only branch's score (accuracies at its own threshold)."),
     sweep: bool = typer.Option(False, "--sweep", help="JPEG 100/90/75/50/30 and blur 0/1/2/3; writes tables and plots to --out."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for the --sweep files."),
     patches: Optional[PatchStrategy] = typer.Option(None, "--patches", help="Swap the patch strategy, same weights (ablations)."),
@@ -46,8 +48,8 @@ def eval_command(
 
     if as_json and as_csv:
         fail("choose one of --json and --csv")
-    if sweep and (jpeg is not None or blur):
-        fail("--sweep runs its own JPEG and blur levels: drop --jpeg/--blur")
+    if sweep and (jpeg is not None or blur or resize != 1):
+        fail("--sweep runs its own JPEG and blur levels: drop --jpeg/--blur/--resize")
     if sweep != (out_dir is not None):
         fail("--sweep and --out go together")
     if against and (sweep or as_csv):
@@ -55,18 +57,21 @@ def eval_command(
     try:
         sets = generator_sets(root) if by_generator else find_sets(root)
         mapping = read_families(families) if families else None
-        options = dict(threshold=threshold, batch_size=batch_size, device=device, workers=workers, provenance=False)
+        options = dict(threshold=threshold, batch_size=batch_size, device=device, workers=workers, provenance=False,
+                       real_only=branch is not Branch.fused)
         detector = Detector.load(weights, patches.value if patches else None, **options)
         baseline = Detector.load(against, patches.value if patches else None, **options) if against else None
+        for loaded in (detector, baseline) if baseline else (detector,):
+            evaluation.branch_threshold(loaded, branch)  # a checkpoint without the branch asked for: refused here
     except (DatasetError, CheckpointError, ValueError) as exc:
         fail(str(exc))
-    perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur)]
+    perturbations = evaluation.sweep_perturbations() if sweep else [Perturbation(jpeg, blur, resize)]
     images = len(evaluation.unique_paths(sets))
     started = time.monotonic()
     with running("evaluating", progress, total=images * len(perturbations) * (2 if baseline else 1)) as step:
-        results = evaluation.evaluate(detector, sets, perturbations, mapping, step.advance, balanced=by_generator)
+        results = evaluation.evaluate(detector, sets, perturbations, mapping, step.advance, by_generator, branch)
         if baseline:
-            other = evaluation.evaluate(baseline, sets, perturbations, mapping, step.advance, balanced=by_generator)
+            other = evaluation.evaluate(baseline, sets, perturbations, mapping, step.advance, by_generator, branch)
     if baseline:
         comparison = evaluation.compare(results[0], other[0], sets, balanced=by_generator)
         if as_json:

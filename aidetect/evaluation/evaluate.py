@@ -12,6 +12,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..config import Branch
 from ..datasets import ImageSet
 from ..engine import Detector
 from ..results import Prediction
@@ -87,27 +88,50 @@ def unique_paths(sets: Sequence[ImageSet]) -> list:
     return list(dict.fromkeys(path for image_set in sets for path, _ in image_set.items))
 
 
+def branch_score(prediction: Prediction, branch: Branch) -> tuple[float | None, str | None]:
+    """The score an evaluation ranks this prediction by, or why it has none."""
+    if not prediction.ok:
+        return None, prediction.error
+    if branch is Branch.final:
+        return prediction.probability, None
+    if prediction.branches is None:
+        return (prediction.probability, None) if branch is Branch.fused else (None, "no real-only branch")
+    if branch is Branch.fused:
+        return prediction.branches.fused, None
+    return prediction.branches.real_only, prediction.branches.real_only_error
+
+
+def branch_threshold(detector: Detector, branch: Branch) -> float:
+    if branch is Branch.real_only:
+        if detector.real_photo is None:
+            raise ValueError(f"{detector.info.path}: this checkpoint has no real-only branch to evaluate")
+        return detector.real_photo.threshold
+    return detector.threshold
+
+
 def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequence[Perturbation] = (Perturbation(),),
              families: Mapping[str, str] | None = None, progress: Progress | None = None,
-             balanced: bool = False) -> list[EvalResult]:
+             balanced: bool = False, branch: Branch = Branch.final) -> list[EvalResult]:
     """One result per perturbation: every image of the sets scored once (one stream, so batches span
     sets and perturbations) and summarised per set (`balanced`: class-balanced AP, for sets of one
-    generator against every real)."""
+    generator against every real). `branch` picks the score: the final probability, the fused model's,
+    or the real-only branch's (its accuracies at its own threshold; images it cannot score are left out)."""
+    threshold = branch_threshold(detector, branch)
     paths = unique_paths(sets)
     results = []
     for perturbation, predictions in zip(perturbations, predict_files(detector, paths, perturbations, progress)):
-        by_path = dict(zip(paths, predictions))
+        found = {path: branch_score(p, branch) for path, p in zip(paths, predictions)}
         scored: dict[str, tuple[list[int], list[float]]] = {}
         for image_set in sets:
             labels, scores = scored.setdefault(image_set.name, ([], []))
             for path, label in image_set.items:
-                prediction = by_path[path]
-                if prediction.ok:
+                score, _ = found[path]
+                if score is not None:
                     labels.append(label)
-                    scores.append(prediction.probability)
-        errors = [(p.path, p.error) for p in predictions if not p.ok]
-        probabilities = {str(path): p.probability for path, p in by_path.items() if p.ok}
-        report = summarise(scored, detector.threshold, families, balanced)
+                    scores.append(score)
+        errors = [(p.path, found[path][1]) for path, p in zip(paths, predictions) if found[path][0] is None]
+        probabilities = {str(path): score for path, (score, _) in found.items() if score is not None}
+        report = summarise(scored, threshold, families, balanced)
         results.append(EvalResult(perturbation, report, errors, _intervals(sets, probabilities, balanced), probabilities))
     return results
 

@@ -71,8 +71,9 @@ class RealPhotoModel:
         the photos' descriptions (each photo with `views` augmented views: JPEG, downscaling) pooled with
         descriptions drawn from this model, `keep` x as many as it was fitted on, so that what it knew is
         kept and a few dozen photos do not make a density of their own. A seeded share of the photos
-        (config.holdout) sets the threshold: the higher of config.target_fpr of them and of the draws, so
-        neither the user's photos nor the old ones are flagged more than the target."""
+        (config.holdout) sets the threshold: the higher of the one that flags config.target_fpr of them and
+        the one that flags as many of the draws as this model's threshold did, so neither the user's
+        photos nor the old ones are flagged more than before."""
         config, progress = self.config, progress or _quiet
         items = list(images)
         held_index, fit_index = holdout_split(len(items), config)
@@ -81,23 +82,13 @@ class RealPhotoModel:
             raise ValueError(f"fewer than 2 of the {len(fit_index)} real photos to fit on could be read and described")
         rng = np.random.default_rng([config.seed, 4])
         draws = round(keep * self.fitted_images * (config.augment_views + 1))
-        old_whole = self.mixture.sample(draws, rng)
-        mixture = fit_mixture(np.concatenate([np.stack(whole), old_whole]), config.components, config.pca_dims,
-                              config.covariance, config.seed, config.pca_residual)
-        tile_mixture = None
-        if self.tile_mixture is not None:
-            pooled = np.concatenate([np.stack(tiles), self.tile_mixture.sample(draws, rng)])
-            tile_mixture = fit_mixture(pooled, config.components, config.pca_dims, config.covariance, config.seed,
-                                       config.pca_residual)
         held = _describe_held_out(items, held_index, self.bank, config, progress)
-        quantile = 1 - config.target_fpr
-        ours = held[0] if held[0] else whole[:: config.augment_views + 1]
-        threshold = float(np.quantile(mixture.score(np.stack(ours)), quantile))
-        if draws:
-            threshold = max(threshold, float(np.quantile(mixture.score(old_whole), quantile)))
-        tile_threshold = math.inf
-        if tile_mixture is not None:
-            tile_threshold = float(np.quantile(tile_mixture.score(np.stack(held[1] or tiles)), quantile))
+        mixture, threshold = _refit_density(self.mixture, self.threshold, whole, held[0] or whole[:: views + 1],
+                                            draws, rng, config)
+        tile_mixture, tile_threshold = None, math.inf
+        if self.tile_mixture is not None:
+            tile_mixture, tile_threshold = _refit_density(self.tile_mixture, self.tile_threshold, tiles,
+                                                          held[1] or tiles, draws, rng, config)
         return RealPhotoModel(config, self.bank, mixture, threshold, tile_mixture, tile_threshold,
                               fitted_images=fitted, held_out_images=len(held[0]))
 
@@ -200,6 +191,22 @@ def describe_views(pixels: np.ndarray, bank: np.ndarray, config: ForensicConfig,
         whole.append(describe_crop(grey, bank, config))
         tiles += [describe_tile(t, bank, config) for t in random_tiles(grey, 1, config, rng)]
     return whole, tiles
+
+
+def _refit_density(old: RealMixture, old_threshold: float, own: list[np.ndarray], held: list[np.ndarray], draws: int,
+                   rng: np.random.Generator, config: ForensicConfig) -> tuple[RealMixture, float]:
+    """A mixture fitted on a user's descriptions pooled with `draws` drawn from `old`, and its threshold: the
+    higher of config.target_fpr of the `held` descriptions and the share of the draws `old_threshold` flagged
+    under `old` (draws from a mixture have lighter tails than photos: their own 95 % quantile would flag
+    more real photos than before)."""
+    sampled = old.sample(draws, rng)
+    mixture = fit_mixture(np.concatenate([np.stack(own), sampled]) if draws else np.stack(own), config.components,
+                          config.pca_dims, config.covariance, config.seed, config.pca_residual)
+    threshold = float(np.quantile(mixture.score(np.stack(held)), 1 - config.target_fpr))
+    if draws:
+        kept = float(np.mean(old.score(sampled) > old_threshold))
+        threshold = max(threshold, float(np.quantile(mixture.score(sampled), 1 - kept)))
+    return mixture, threshold
 
 
 def _describe_fitting(items: list[ImageInput], fit_index: list[int], bank: np.ndarray, config: ForensicConfig,

@@ -18,7 +18,7 @@ from ..evaluation.calibrate import Calibration
 from ..evaluation.evaluate import Comparison, EvalResult
 from ..evaluation.metrics import MEAN, POOLED, Interval, Metrics
 
-CSV_FIELDS = ["jpeg_quality", "blur_sigma", "row", "name", "n_sets", "n_real", "n_fake", "ap", "ap_low", "ap_high", "auc",
+CSV_FIELDS = ["jpeg_quality", "blur_sigma", "scale", "row", "name", "n_sets", "n_real", "n_fake", "ap", "ap_low", "ap_high", "auc",
               "accuracy", "real_accuracy", "fake_accuracy", "best_accuracy", "best_threshold"]
 
 
