@@ -13,7 +13,7 @@ import typer
 from ..atomic import atomic_open
 from ..config import DEFAULT_MAX_PIXELS, OutputFormat
 from ..results import LABELS
-from .common import (EXIT_SOME_FAILED, BatchSize, Device, MaxPixels, Paths, ReadProvenance, Recursive, ShowProgress,
+from .common import (EXIT_SOME_FAILED, BatchSize, Device, MaxPixels, Paths, ReadProvenance, Recursive, RunRealOnly, ShowProgress,
                      Threshold, Weights, Workers, fail, find_inputs, finish, load_detector, make_folder, note, out,
                      with_progress)
 
@@ -66,6 +66,7 @@ def scan(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     progress: ShowProgress = True,
     provenance: ReadProvenance = True,
+    real_only: RunRealOnly = True,
     report: Optional[Path] = typer.Option(None, "--report", help="Also write an HTML report with explanation pictures to this folder."),
     resume: bool = typer.Option(False, "--resume", help="With --jsonl --output: append each result as it comes; after a kill, the same command scans only what is missing."),
 ) -> None:
@@ -83,7 +84,8 @@ def scan(
     if sharded and (fmt is not OutputFormat.jsonl or not output or report):
         fail("--resume and multi-process scans write JSON lines to a file: use --jsonl --output FILE (no --report)")
     detector = load_detector(weights, device=world.device(device), batch_size=batch_size, workers=workers,
-                             threshold=threshold, max_pixels=max_pixels, provenance=provenance)
+                             threshold=threshold, max_pixels=max_pixels, provenance=provenance,
+                             real_only=real_only)
     items = find_inputs(paths, recursive)
     if sharded:
         scan_to_file(detector, items, output, world, resume, progress)
@@ -135,6 +137,7 @@ def explain(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     progress: ShowProgress = True,
     provenance: ReadProvenance = True,
+    real_only: RunRealOnly = True,
 ) -> None:
     """Explain predictions: a picture per image with the chosen patches, the activation map and the attention
     each patch got, plus the same numbers as JSON. Two inputs with the same name get a-2, a-3..."""
@@ -142,7 +145,8 @@ def explain(
 
     make_folder(out_dir, "--out")
     detector = load_detector(weights, device=device, batch_size=batch_size, workers=workers,
-                             threshold=threshold, max_pixels=max_pixels, provenance=provenance)
+                             threshold=threshold, max_pixels=max_pixels, provenance=provenance,
+                             real_only=real_only)
     items = find_inputs(paths, recursive)
     failed = 0
     for result in with_progress(explain_inputs(detector, items, out_dir), len(items), progress):
