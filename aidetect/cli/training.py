@@ -114,7 +114,7 @@ def adapt(
     holdout: float = typer.Option(ADAPT.holdout, "--holdout", min=0.1, max=0.9, help="Share of each class kept out of the refit, to measure it on."),
     views: int = typer.Option(ADAPT.views, "--views", min=1, help="Augmented views of each refit image (without FAKE_DIR: of each photo the real-only branch is refitted on)."),
     seed: int = typer.Option(ADAPT.seed, "--seed"),
-    keep: float = typer.Option(1.0, "--keep", min=0.0, help="Without FAKE_DIR: descriptions drawn from what the real-only branch knew, as a multiple of how many it was fitted on, so that it keeps recognising other cameras (0: your photos alone)."),
+    weight: float = typer.Option(0.25, "--weight", min=0.01, max=0.99, help="Without FAKE_DIR: the weight of your photos' density beside what the real-only branch knew (kept whole)."),
     device: Device = "auto",
     workers: Workers = None,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -130,7 +130,7 @@ def adapt(
 
     if fake_dir is None:
         with running("refitting the real-only branch", progress, catch=(CheckpointError, ValueError)) as step:
-            real_report = adaptation.adapt_real_only(real_dir, out_path, weights, keep, views, step.stage)
+            real_report = adaptation.adapt_real_only(real_dir, out_path, weights, weight, views, step.stage)
         report_left_out(real_report.errors)
         if as_json:
             sys.stdout.write(json.dumps(real_report.to_dict(), indent=2) + "\n")

@@ -9,6 +9,7 @@ Fitted with scikit-learn; kept and scored as plain arrays so that it lives in a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Union
 
 import numpy as np
 
@@ -54,19 +55,6 @@ class RealMixture:
             nll += 0.5 * (rest / self.residual_var + discarded * (_LOG_2PI + np.log(self.residual_var)))
         return nll
 
-    def sample(self, count: int, rng: np.random.Generator) -> np.ndarray:
-        """`count` descriptions drawn from the density (count x D): what the photos it was fitted on looked
-        like, for refitting on new photos without forgetting them (RealPhotoModel.refit)."""
-        component = rng.choice(len(self.weights), size=count, p=self.weights / self.weights.sum())
-        noise = rng.standard_normal((count, self.dims))
-        # y = (x - mu) @ P is standard normal, so x = mu + y @ P^-1 (P: the precision's Cholesky factor)
-        coords = self.means[component] + np.einsum("nd,nde->ne", noise, np.linalg.inv(self.precision_chol)[component])
-        z = (coords * self.scale) @ self.basis.T
-        if self.residual_var > 0:  # the discarded directions: isotropic, orthogonal to the basis
-            rest = rng.standard_normal(z.shape) * np.sqrt(self.residual_var)
-            z += rest - (rest @ self.basis) @ self.basis.T
-        return z * self.std + self.mean
-
     def to_arrays(self) -> dict[str, np.ndarray | float]:
         return {"mean": self.mean, "std": self.std, "basis": self.basis, "scale": self.scale,
                 "residual_var": float(self.residual_var), "weights": self.weights, "means": self.means,
@@ -80,6 +68,52 @@ class RealMixture:
         for name in ("mean", "std", "basis", "scale", "weights", "means", "precision_chol"):
             setattr(self, name, np.ascontiguousarray(getattr(self, name), np.float64))
         self.residual_var = float(self.residual_var)
+
+
+@dataclass
+class PooledDensity:
+    """A weighted mixture of densities, p(x) = sum_i w_i p_i(x): a model of real photos with a user's own
+    cameras added as a part of their own (RealPhotoModel.refit). Each part keeps its own PCA, so adding
+    photos never degrades what the first part knew: its score rises by at most -log(w_0) nats."""
+
+    parts: list[RealMixture]
+    weights: np.ndarray  # one per part, summing to 1
+
+    @classmethod
+    def adding(cls, density: "Density", part: RealMixture, weight: float) -> "PooledDensity":
+        """`density` (kept whole, its parts rescaled by 1 - weight) and a new `part` of weight `weight`."""
+        old = density if isinstance(density, PooledDensity) else cls([density], np.ones(1))
+        return cls([*old.parts, part], np.append(old.weights * (1 - weight), weight))
+
+    def score(self, descriptions: np.ndarray) -> np.ndarray:
+        nll = np.stack([part.score(descriptions) for part in self.parts])  # P x N
+        log_joint = np.log(self.weights)[:, None] - nll
+        top = log_joint.max(0)
+        return -(top + np.log(np.exp(log_joint - top).sum(0)))
+
+    def to_arrays(self) -> dict[str, np.ndarray | float]:
+        arrays: dict[str, np.ndarray | float] = {"part_weights": np.asarray(self.weights, np.float64)}
+        for i, part in enumerate(self.parts):
+            arrays.update({f"part{i}.{key}": value for key, value in part.to_arrays().items()})
+        return arrays
+
+    def __post_init__(self) -> None:
+        self.weights = np.ascontiguousarray(self.weights, np.float64)
+        if len(self.weights) != len(self.parts) or not np.isclose(self.weights.sum(), 1) or np.any(self.weights <= 0):
+            raise ValueError("a pooled density needs one positive weight per part, summing to 1")
+
+
+Density = Union[RealMixture, PooledDensity]
+
+
+def density_from_arrays(arrays: dict) -> Density:
+    """A RealMixture, or a PooledDensity when the arrays hold parts (to_arrays of either)."""
+    if "part_weights" not in arrays:
+        return RealMixture.from_arrays(arrays)
+    weights = np.asarray(arrays["part_weights"])
+    parts = [RealMixture.from_arrays({key.split(".", 1)[1]: value for key, value in arrays.items()
+                                      if key.startswith(f"part{i}.")}) for i in range(len(weights))]
+    return PooledDensity(parts, weights)
 
 
 def fit_mixture(descriptions: np.ndarray, components: int, dims: int, covariance: str, seed: int,

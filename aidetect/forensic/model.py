@@ -24,7 +24,7 @@ from .filter_fit import learn_filters, least_squares_bank, sample_crops
 from .filters import check_bank
 from .grey import centre_crop, to_grey
 from .localmap import describe_tile, describe_tiles, random_tiles
-from .mixture import RealMixture, fit_mixture
+from .mixture import Density, PooledDensity, density_from_arrays, fit_mixture
 
 STATE_FORMAT = "aidetect.forensic.real-photo-model/1"
 ImageInput = Union[np.ndarray, str, os.PathLike]
@@ -37,9 +37,9 @@ class RealPhotoModel:
 
     config: ForensicConfig
     bank: np.ndarray  # K x F x F prediction-error filters
-    mixture: RealMixture  # over whole-image (centre-crop) descriptions
+    mixture: Density  # over whole-image (centre-crop) descriptions (pooled with a user's photos after refit)
     threshold: float  # score above which an image is flagged: config.target_fpr of held-out real photos
-    tile_mixture: RealMixture | None = None  # over tile descriptions, for score_map
+    tile_mixture: Density | None = None  # over tile descriptions, for score_map
     tile_threshold: float = math.inf
     fitted_images: int = 0  # real photos whose views the mixture was fitted on
     held_out_images: int = 0  # real photos the threshold was set on (0: set on the fitting photos)
@@ -65,32 +65,31 @@ class RealPhotoModel:
         rows, cols, size = described.shape
         return self.tile_mixture.score(described.reshape(-1, size)).reshape(rows, cols)
 
-    def refit(self, images: Iterable[ImageInput], keep: float = 1.0, views: int = 4,
+    def refit(self, images: Iterable[ImageInput], weight: float = 0.25, views: int = 4,
               progress: Progress | None = None) -> "RealPhotoModel":
-        """A copy refitted to a user's own real photos (no fakes needed): same filters, mixtures fitted on
-        the photos' descriptions (each photo with `views` augmented views: JPEG, downscaling) pooled with
-        descriptions drawn from this model, `keep` x as many as it was fitted on, so that what it knew is
-        kept and a few dozen photos do not make a density of their own. A seeded share of the photos
-        (config.holdout) sets the threshold: the higher of the one that flags config.target_fpr of them and
-        the one that flags as many of the draws as this model's threshold did, so neither the user's
-        photos nor the old ones are flagged more than before."""
+        """A copy refitted to a user's own real photos (no fakes needed): same filters; the photos'
+        descriptions (each photo with `views` augmented views: JPEG, downscaling) get a density of their
+        own, added to this model's with weight `weight` (PooledDensity), so that what it knew is kept
+        whole: another photo's score rises by at most -log(1 - weight) nats. A seeded share of the photos
+        (config.holdout) checks the threshold: it rises, if need be, until at most config.target_fpr of
+        them are flagged; it never falls, so no other photo is flagged more than before."""
+        if not 0 < weight < 1:
+            raise ValueError(f"the weight of your photos' density must lie strictly between 0 and 1, not {weight}")
         config, progress = self.config, progress or _quiet
         items = list(images)
         held_index, fit_index = holdout_split(len(items), config)
         whole, tiles, fitted = _describe_fitting(items, fit_index, self.bank, config, progress, views, salt=(3,))
         if fitted < 2:
             raise ValueError(f"fewer than 2 of the {len(fit_index)} real photos to fit on could be read and described")
-        rng = np.random.default_rng([config.seed, 4])
-        draws = round(keep * self.fitted_images * (config.augment_views + 1))
         held = _describe_held_out(items, held_index, self.bank, config, progress)
-        mixture, threshold = _refit_density(self.mixture, self.threshold, whole, held[0] or whole[:: views + 1],
-                                            draws, rng, config)
+        mixture, threshold = _add_density(self.mixture, self.threshold, whole, held[0], weight, config)
         tile_mixture, tile_threshold = None, math.inf
         if self.tile_mixture is not None:
-            tile_mixture, tile_threshold = _refit_density(self.tile_mixture, self.tile_threshold, tiles,
-                                                          held[1] or tiles, draws, rng, config)
+            tile_mixture, tile_threshold = _add_density(self.tile_mixture, self.tile_threshold, tiles, held[1],
+                                                        weight, config)
         return RealPhotoModel(config, self.bank, mixture, threshold, tile_mixture, tile_threshold,
-                              fitted_images=fitted, held_out_images=len(held[0]))
+                              fitted_images=self.fitted_images + fitted,
+                              held_out_images=self.held_out_images + len(held[0]))
 
     def to_state(self) -> dict[str, torch.Tensor | int | float | str]:
         """Plain tensors, ints, floats and strings only (torch.load(..., weights_only=True) reads them)."""
@@ -125,10 +124,10 @@ class RealPhotoModel:
                 config_values[f.name] = bool(value) if isinstance(f.default, bool) else value
         config = ForensicConfig(**config_values)
 
-        def mixture(prefix: str) -> RealMixture | None:
+        def mixture(prefix: str) -> Density | None:
             arrays = {k[len(prefix) + 1:]: (v.numpy() if isinstance(v, torch.Tensor) else v)
                       for k, v in state.items() if k.startswith(prefix + ".")}
-            return RealMixture.from_arrays(arrays) if arrays else None
+            return density_from_arrays(arrays) if arrays else None
 
         return cls(config=config, bank=check_bank(state["bank"].numpy()), mixture=mixture("mixture"),
                    threshold=float(state["threshold"]), tile_mixture=mixture("tiles"),
@@ -193,20 +192,16 @@ def describe_views(pixels: np.ndarray, bank: np.ndarray, config: ForensicConfig,
     return whole, tiles
 
 
-def _refit_density(old: RealMixture, old_threshold: float, own: list[np.ndarray], held: list[np.ndarray], draws: int,
-                   rng: np.random.Generator, config: ForensicConfig) -> tuple[RealMixture, float]:
-    """A mixture fitted on a user's descriptions pooled with `draws` drawn from `old`, and its threshold: the
-    higher of config.target_fpr of the `held` descriptions and the share of the draws `old_threshold` flagged
-    under `old` (draws from a mixture have lighter tails than photos: their own 95 % quantile would flag
-    more real photos than before)."""
-    sampled = old.sample(draws, rng)
-    mixture = fit_mixture(np.concatenate([np.stack(own), sampled]) if draws else np.stack(own), config.components,
-                          config.pca_dims, config.covariance, config.seed, config.pca_residual)
-    threshold = float(np.quantile(mixture.score(np.stack(held)), 1 - config.target_fpr))
-    if draws:
-        kept = float(np.mean(old.score(sampled) > old_threshold))
-        threshold = max(threshold, float(np.quantile(mixture.score(sampled), 1 - kept)))
-    return mixture, threshold
+def _add_density(density: Density, threshold: float, own: list[np.ndarray], held: list[np.ndarray], weight: float,
+                 config: ForensicConfig) -> tuple[PooledDensity, float]:
+    """`density` with a part fitted on a user's descriptions `own` added at `weight`, and the threshold:
+    the old one, raised if need be until at most config.target_fpr of the `held` descriptions exceed it."""
+    part = fit_mixture(np.stack(own), config.components, config.pca_dims, config.covariance, config.seed,
+                       config.pca_residual)
+    pooled = PooledDensity.adding(density, part, weight)
+    if held:
+        threshold = max(threshold, float(np.quantile(pooled.score(np.stack(held)), 1 - config.target_fpr)))
+    return pooled, threshold
 
 
 def _describe_fitting(items: list[ImageInput], fit_index: list[int], bank: np.ndarray, config: ForensicConfig,

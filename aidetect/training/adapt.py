@@ -127,11 +127,11 @@ class RealOnlyReport:
 
 
 def adapt_real_only(real_dir: str | os.PathLike, out: str | os.PathLike, weights: str | os.PathLike | None = None,
-                    keep: float = 1.0, views: int = 4, progress: Callable[[str, int, int], None] | None = None,
+                    weight: float = 0.25, views: int = 4, progress: Callable[[str, int, int], None] | None = None,
                     config: ForensicConfig | None = None) -> RealOnlyReport:
-    """Refit the real-only branch of `weights` on the real photos of `real_dir` alone (no fakes), keeping
-    descriptions drawn from what it knew, `keep` x as many as it was fitted on, and `views` augmented views
-    of each photo (RealPhotoModel.refit); a checkpoint without the
+    """Refit the real-only branch of `weights` on the real photos of `real_dir` alone (no fakes): their
+    density (with `views` augmented views of each photo) is added to the branch's at `weight`
+    (RealPhotoModel.refit); a checkpoint without the
     branch gets one fitted from scratch on these photos (with `config`, default ForensicConfig()). Writes the checkpoint, everything else unchanged."""
     started = time.time()
     model, info = load_checkpoint(weights)
@@ -140,7 +140,7 @@ def adapt_real_only(real_dir: str | os.PathLike, out: str | os.PathLike, weights
     if old is None:
         new = fit_real_model(reals, config, progress)
     else:
-        new = old.refit(reals, keep, views, progress)
+        new = old.refit(reals, weight, views, progress)
     held, _ = holdout_split(len(reals), new.config)
     before, after = [], []
     for index in held:
@@ -152,7 +152,8 @@ def adapt_real_only(real_dir: str | os.PathLike, out: str | os.PathLike, weights
         after.append(float(new.score_descriptions(description)[0]) > new.threshold)
         if old is not None:
             before.append(float(old.score_descriptions(description)[0]) > old.threshold)
-    report = RealOnlyReport(str(real_dir), new.fitted_images, len(after),
+    fitted = new.fitted_images - (old.fitted_images if old is not None else 0)  # photos of this refit
+    report = RealOnlyReport(str(real_dir), fitted, len(after),
                             float(np.mean(before)) if before else None, float(np.mean(after)) if after else 0.0,
                             None if old is None else old.threshold, new.threshold, time.time() - started, errors)
     record = {**{k: v for k, v in report.to_dict().items() if k != "errors"}, "source": str(info.path),
