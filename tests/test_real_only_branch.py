@@ -45,6 +45,7 @@ def photos(tmp_path_factory):
     write_image(root / "a.png", 160, 120, seed=1)
     write_image(root / "b.jpg", 200, 90, seed=2, quality=80)
     write_image(root / "tiny.png", 12, 12, seed=3)  # below the branch's minimum side, not the fused model's
+    write_image(root / "dot.png", 1, 1, seed=4)  # one pixel
     return root
 
 
@@ -73,9 +74,11 @@ def test_every_prediction_reports_both_branches(branch_checkpoint, real_photo, p
         assert p.branches.real_only == pytest.approx(real_photo.score(load_image(photos / name)), abs=1e-3)
         assert p.branches.real_only_unusual == (p.branches.real_only > real_photo.threshold)
         assert p.probability == pytest.approx(p.branches.fused, abs=1e-6)  # no combination: fused alone
-    small = found["tiny.png"]
-    assert small.ok and small.probability is not None
-    assert small.branches.real_only is None and "16" in small.branches.real_only_error
+    for name in ("tiny.png", "dot.png"):
+        small = found[name]
+        assert small.ok and small.probability is not None
+        assert small.branches.real_only is None and "16" in small.branches.real_only_error
+        assert small.branches.real_only_unusual is None
     off = Detector.load(branch_checkpoint, device="cpu", workers=0, real_only=False)
     assert [p.branches for p in off.predict([photos / "a.png"])] == [None]
 
