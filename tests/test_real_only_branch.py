@@ -102,6 +102,10 @@ def test_scan_json_and_csv_carry_the_branches(branch_checkpoint, photos):
     result = run_cli("scan", "-w", branch_checkpoint, "--format", "csv", *SCAN_OPTIONS, photos / "a.png")
     row = next(csv.DictReader(io.StringIO(result.stdout)))
     assert float(row["real_only"]) > 0 and row["real_only_unusual"] in ("True", "False")
+    table = run_cli("scan", "-w", branch_checkpoint, *SCAN_OPTIONS, photos / "a.png", photos / "dot.png").stdout
+    assert "real-only branch" in table and table.count("usual") == 1  # a.png's word; the dot has none
+    assert "real-only" not in run_cli("scan", "-w", branch_checkpoint, "--no-real-only", *SCAN_OPTIONS,
+                                      photos / "a.png").stdout
     _, off, _ = scan_json(branch_checkpoint, "--no-real-only", photos / "a.png")
     assert off["results"][0]["branches"] is None and off["checkpoint"]["real_only_branch"] is None
 

@@ -60,20 +60,32 @@ def results_table(predictions: list[Prediction], title: str | None = None) -> Ta
     table.add_column("P(generated)", justify="right")
     table.add_column("verdict")
     table.add_column("basis")
+    if any(p.branches for p in predictions):
+        table.add_column("real-only branch")
     table.add_column("provenance", overflow="fold")
     table.add_column("size", justify="right")
     table.add_column("top patch (x0,y0,x1,y1)")
-    for p in predictions:
+    branch = [_real_only(p) for p in predictions] if any(p.branches for p in predictions) else None
+    for i, p in enumerate(predictions):
         provenance = provenance_summary(p.provenance) if p.provenance else ""
+        extra = [] if branch is None else [branch[i]]
         if not p.ok:
-            table.add_row(Text(p.path), "", Text("unreadable", style="red"), "", Text(provenance), "", "")
+            table.add_row(Text(p.path), "", Text("unreadable", style="red"), "", *extra, Text(provenance), "", "")
             continue
         top = p.boxes[0] if p.boxes else None
         colour = "red" if p.flagged else "yellow" if p.label == UNCERTAIN else "green"
         table.add_row(Text(p.path), f"{p.probability:.3f}", Text(p.label, style=colour),
-                      p.verdict.basis, Text(provenance), f"{p.width}x{p.height}",
+                      p.verdict.basis, *extra, Text(provenance), f"{p.width}x{p.height}",
                       f"{top.x0},{top.y0},{top.x1},{top.y1}" if top else "")
     return table
+
+
+def _real_only(prediction: Prediction) -> str:
+    """The real-only branch's word on one image: unlike real photos, or like them (not in the verdict)."""
+    found = prediction.branches
+    if found is None or found.real_only is None:
+        return ""
+    return "unusual" if found.real_only_unusual else "usual"
 
 
 def disagreements_table(predictions: list[Prediction]) -> Table | None:
