@@ -213,3 +213,11 @@ def test_eval_ranks_by_the_branch_asked_for(branch_checkpoint, tiny_checkpoint, 
     resized = run_cli("eval", tmp_path / "sets", "-w", branch_checkpoint, "--branch", "real-only", "--resize", "0.5",
                       "--csv", *SCAN_OPTIONS)
     assert resized.exit_code == 0 and ",0.5," in resized.stdout.splitlines()[1]
+
+
+def test_the_report_gives_the_branch_word_under_the_verdict(branch_checkpoint, photos, tmp_path):
+    result = run_cli("scan", photos / "a.png", photos / "dot.png", "-w", branch_checkpoint, "--report", tmp_path / "r",
+                     *SCAN_OPTIONS)
+    assert result.exit_code == 0, result.stderr
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert page.count("real-only: ") == 1 and "not in the verdict" in page  # a.png; the dot is too small for it

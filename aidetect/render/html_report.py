@@ -19,6 +19,7 @@ from ..atomic import atomic_open
 from ..explain import Explained
 from ..provenance import provenance_summary
 from ..results import GENERATED, LABELS, NO_SIGN, UNCERTAIN, Prediction
+from .predictions import real_only_word
 
 THUMB_SIDE = 128
 BINS = 20
@@ -122,11 +123,18 @@ def _table_row(row: Row) -> str:
             f'<td><a href="{row.picture}"><img src="{row.thumb}" alt="thumbnail of {esc(p.path)}" loading="lazy"></a></td>'
             f'<td class="path">{esc(p.path)}</td><td class="num">{p.probability:.4f}</td>'
             f'<td><span class="verdict {css_class(p.label)}" title="{esc(p.verdict.sentence)}">{esc(p.label)}</span> '
-            f'<span class="basis">{esc(p.verdict.basis)}, {esc(p.verdict.strength)}</span></td>'
+            f'<span class="basis">{esc(p.verdict.basis)}, {esc(p.verdict.strength)}</span>{_branch_note(p)}</td>'
             f'<td class="provenance">{esc(provenance)}</td>'
             f'<td class="num">{p.width}&times;{p.height}</td>'
             f'<td><a class="explanation" href="{row.picture}">picture</a> &middot; '
             f'<a class="record" href="{row.record}">numbers</a></td></tr>')
+
+
+def _branch_note(p: Prediction) -> str:
+    """The real-only branch's word under the verdict (not part of it), when the checkpoint has the branch."""
+    word = real_only_word(p)
+    return f'<br><span class="basis" title="real-only branch score {p.branches.real_only:.1f} (threshold ' \
+           f'{p.branches.real_only_threshold:.1f}); not in the verdict">real-only: {word}</span>' if word else ""
 
 
 def _disagreements(rows: list[Row]) -> str:

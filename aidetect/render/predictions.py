@@ -65,7 +65,7 @@ def results_table(predictions: list[Prediction], title: str | None = None) -> Ta
     table.add_column("provenance", overflow="fold")
     table.add_column("size", justify="right")
     table.add_column("top patch (x0,y0,x1,y1)")
-    branch = [_real_only(p) for p in predictions] if any(p.branches for p in predictions) else None
+    branch = [real_only_word(p) for p in predictions] if any(p.branches for p in predictions) else None
     for i, p in enumerate(predictions):
         provenance = provenance_summary(p.provenance) if p.provenance else ""
         extra = [] if branch is None else [branch[i]]
@@ -80,7 +80,7 @@ def results_table(predictions: list[Prediction], title: str | None = None) -> Ta
     return table
 
 
-def _real_only(prediction: Prediction) -> str:
+def real_only_word(prediction: Prediction) -> str:
     """The real-only branch's word on one image: unlike real photos, or like them (not in the verdict)."""
     found = prediction.branches
     if found is None or found.real_only is None:
