@@ -221,3 +221,27 @@ def test_the_report_gives_the_branch_word_under_the_verdict(branch_checkpoint, p
     assert result.exit_code == 0, result.stderr
     page = (tmp_path / "r" / "index.html").read_text()
     assert page.count("real-only: ") == 1 and "not in the verdict" in page  # a.png; the dot is too small for it
+
+
+def test_calibrate_combines_the_branches_on_a_fold_and_calibrates_the_result(branch_checkpoint, tiny_checkpoint,
+                                                                            tmp_path):
+    fold = tmp_path / "fold"
+    save_all(fold / "0_real", reals(12, start=600))
+    save_all(fold / "1_fake", upsampled(12, start=650))  # the trace the branch sees
+    own = save_all(tmp_path / "mine", reals(8, start=700))
+    fakes = save_all(tmp_path / "gen", upsampled(8, start=750))
+    result = run_cli("calibrate", own, "--fake", fakes, "--combine-on", fold, "-w", branch_checkpoint,
+                     "-o", tmp_path / "combined.pt", "--no-progress", "--device", "cpu", "--workers", "0")
+    assert result.exit_code == 0, result.stderr
+    assert "combination fitted on" in result.stderr
+    info, _ = read_checkpoint(tmp_path / "combined.pt")
+    assert info.combination.real_only_weight > 0 and info.metadata["combination"]["fitted_on"] == str(fold)
+    assert info.logit_bias == read_checkpoint(branch_checkpoint)[0].logit_bias  # the fitted shift went in the bias
+    detector = Detector.load(tmp_path / "combined.pt", device="cpu", workers=0)
+    generated = [p.probability for p in detector.predict(sorted(fakes.iterdir()))]
+    real = [p.probability for p in detector.predict(sorted(own.iterdir()))]
+    assert min(generated) > max(real)  # the branch's trace now decides
+    assert np.mean([g >= detector.threshold for g in generated]) >= 0.5
+    refused = run_cli("calibrate", own, "--combine-on", fold, "-w", tiny_checkpoint, "-o", tmp_path / "x.pt",
+                      "--no-progress", "--device", "cpu", "--workers", "0")
+    assert refused.exit_code != 0 and "no real-only branch" in refused.stderr

@@ -101,6 +101,7 @@ def calibrate(
     target_fpr: float = typer.Option(0.05, "--target-fpr", min=0.0, max=1.0, help="Largest share of reals to flag, on every real source at once."),
     target_miss: float = typer.Option(0.05, "--target-miss", min=0.0, max=0.99, help="With fakes: largest share of them to call 'no sign of generation' (the lower threshold)."),
     out_path: Path = typer.Option(..., "--out", "-o", help="The calibrated checkpoint to write."),
+    combine_on: Optional[Path] = typer.Option(None, "--combine-on", help="A labelled root the model did not train on (a corpus's val_in): fit the combination of the fused model and the real-only branch there first, then calibrate the combined probability. Check it on held-out generators (eval --by-generator --against) before using it."),
     weights: Weights = None,
     batch_size: BatchSize = None,
     workers: Workers = None,
@@ -117,9 +118,16 @@ def calibrate(
 
     with running("scoring", progress, catch=(CheckpointError, ValueError)) as step:
         calibration, failed = calibrate_checkpoint(real_dir, out_path, fake, target_fpr, weights, workers,
-                                                   step.advance, target_miss, batch_size=batch_size, device=device)
+                                                   step.advance, target_miss, combine_on, batch_size=batch_size,
+                                                   device=device)
     report_left_out((p.path, p.error) for p in failed)
     out.print(calibration_table(calibration))
+    if combine_on:
+        from ..checkpoint import read_checkpoint
+
+        c = read_checkpoint(out_path)[0].combination
+        note(f"combination fitted on {combine_on}: logit = {c.cnn_weight:.3f} x fused logit "
+             f"{c.real_only_weight:+.3f} x (real-only score - {c.centre:.1f}) / {c.scale:.1f} {c.bias:+.3f}")
     note(f"wrote {out_path}")
 
 

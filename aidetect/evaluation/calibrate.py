@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..checkpoint import file_sha256, load_checkpoint, save_checkpoint
-from ..datasets import FAKE, REAL, label_of
+from ..combine import Combination, fit_combination
+from ..datasets import FAKE, REAL, label_of, labelled_images
 from ..engine import Detector
 from ..inputs import iter_inputs
 from ..results import Prediction
@@ -147,14 +148,44 @@ def calibration_images(real_dir: str | os.PathLike, fake_dir: str | os.PathLike 
     return reals, sources, fakes, [Prediction(item.path, error=item.error) for item in items if item.error]
 
 
+def fit_branch_combination(detector: Detector, root: str | os.PathLike, progress: Progress | None = None
+                           ) -> tuple[Combination, list[Prediction]]:
+    """The combination of the detector's two branches fitted on a labelled root (0_real/1_fake below it) that the
+    fused model did not train on (a corpus's val_in), and the images that could not be scored."""
+    if detector.real_photo is None:
+        raise ValueError(f"{detector.info.path}: this checkpoint has no real-only branch to combine")
+    items = [(str(p), label) for p, label in labelled_images(root)]
+    if not items:
+        raise ValueError(f"{root}: no images in 0_real/1_fake folders to fit a combination on")
+    paths, labels = zip(*items)
+    [predictions] = predict_files(detector, paths, progress=progress)
+    kept = [(p.branches.fused, p.branches.real_only, label) for p, label in zip(predictions, labels)
+            if p.ok and p.branches.real_only is not None]
+    if not kept:
+        raise ValueError(f"{root}: no image both branches could score")
+    fused, real_only, y = (np.array(column) for column in zip(*kept))
+    # the engine combines the fused logit after the checkpoint's logit bias: fused probabilities carry it already
+    return fit_combination(logits_of(fused), real_only, y), [p for p in predictions if not p.ok]
+
+
 def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fake_dir: str | os.PathLike | None = None,
                          target_fpr: float = 0.05, weights: str | os.PathLike | None = None, workers: int | None = None,
                          progress: Progress | None = None, target_miss: float = 0.05,
+                         combine_on: str | os.PathLike | None = None,
                          **detector_options) -> tuple[Calibration, list[Prediction]]:
     """Score the images, calibrate, and write a copy of the checkpoint with `threshold`, `lower_threshold`,
-    `logit_bias` and a `calibration` record in its metadata. Returns the calibration and the unreadable images."""
+    `logit_bias` and a `calibration` record in its metadata. With `combine_on` (a labelled root), the
+    combination of the two branches is fitted there first (`fit_branch_combination`) and the operating
+    point set on the combined probability; a checkpoint already combining keeps its combination. Where a
+    combination is used, the fitted bias goes into it (it acts on the final logit). Returns the
+    calibration and the unreadable images."""
     reals, sources, fakes, failed = calibration_images(real_dir, fake_dir)
     detector = Detector.load(weights, workers=workers, provenance=False, **detector_options)
+    combination_record = None
+    if combine_on is not None:
+        detector.combination, combine_failed = fit_branch_combination(detector, combine_on, progress)
+        failed += combine_failed
+        combination_record = {"fitted_on": str(combine_on), "unreadable": len(combine_failed)}
     real_scores, real_failed = _score(detector, reals, progress)
     fake_scores, fake_failed = _score(detector, fakes, progress)
     kept = [(score, source) for score, source in zip(real_scores, sources) if score is not None]
@@ -170,6 +201,12 @@ def calibrate_checkpoint(real_dir: str | os.PathLike, out: str | os.PathLike, fa
     metadata = {**detector.info.metadata, "threshold": calibration.threshold,
                 "lower_threshold": calibration.lower_threshold, "logit_bias": calibration.logit_bias,
                 "calibration": record}
+    combination = detector.combination
+    if combination is not None and combination.uses_real_only:  # the shift acts on the final logit
+        shift = calibration.logit_bias - detector.info.logit_bias
+        combination = replace(combination, bias=combination.bias + shift)
+        metadata.update(logit_bias=detector.info.logit_bias,
+                        combination={**combination.to_dict(), **(combination_record or {})})
     model, info = load_checkpoint(source, detector.info.config.patches)  # unfolded
     save_checkpoint(out, model, metadata, info.real_photo)
     return calibration, failed
