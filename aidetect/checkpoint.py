@@ -63,7 +63,7 @@ class CheckpointInfo:
     @property
     def combination(self) -> Combination:
         """How the fused model's logit and the real-only branch's score make the final probability
-        (the fused model's alone unless a combination was fitted and chosen: `aidetect calibrate --combine`)."""
+        (the fused model's alone unless a combination was fitted and chosen: `aidetect calibrate --combine-on`)."""
         found = self.metadata.get("combination")
         return Combination.from_dict(found) if isinstance(found, dict) and self.real_photo is not None else Combination()
 

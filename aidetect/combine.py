@@ -3,7 +3,7 @@
     logit = cnn_weight * fused logit + real_only_weight * (real-only score - centre) / scale + bias
 
 A few numbers, fitted by logistic regression on a fold the fused model did not train on (`fit_combination`)
-and kept only when they win on held-out generators (`aidetect calibrate --combine`); without them the
+and kept only when they win on held-out generators (`aidetect calibrate --combine-on`); without them the
 final probability is the fused model's and the real-only score is reported beside it, not used.
 """
 
