@@ -3,7 +3,8 @@
 One picture per image: the image (scaled for display) with the selected patches as numbered boxes,
 the PSM's activation map as a translucent heat map with its colour bar, the attention that the
 decision paid to each patch, and the crops as the local branch saw them. The same numbers go to a
-JSON file beside it.
+JSON file beside it. With a real-only branch in the checkpoint, a second picture shows its tile map:
+where the image's residuals fit the real-photo model worst.
 
 Geometry (`layout`, `heat_values`) is computed apart from drawing (`render`) so that tests can check
 where things land without reading pixels back. Every position is in canvas pixels: the image sits at
