@@ -157,8 +157,10 @@ def test_refit_on_a_new_camera_stops_flagging_it_and_keeps_the_old_reals(real_ph
 
 def test_adapt_with_real_photos_alone_refits_only_the_branch(branch_checkpoint, tmp_path):
     camera = upsampled_photos(tmp_path / "camera", 20)
+    (camera / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # one unreadable file
     result = run_cli("adapt", camera, "-w", branch_checkpoint, "-o", tmp_path / "adapted.pt", "--json", "--no-progress")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # written, with the unreadable file named on one line
+    assert sum("zz_broken.png" in line for line in result.stderr.splitlines()) == 1
     report = json.loads(result.stdout)
     assert report["fitted"] == 16 and report["held_out"] == 4 and report["flagged_before"] > report["flagged_after"]
     before, before_state = read_checkpoint(branch_checkpoint)

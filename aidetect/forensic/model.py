@@ -29,6 +29,7 @@ from .mixture import Density, PooledDensity, density_from_arrays, fit_mixture
 STATE_FORMAT = "aidetect.forensic.real-photo-model/1"
 ImageInput = Union[np.ndarray, str, os.PathLike]
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+Errors = list[tuple[str, str]]  # (path, why) of the photos skipped
 
 
 @dataclass
@@ -66,22 +67,23 @@ class RealPhotoModel:
         return self.tile_mixture.score(described.reshape(-1, size)).reshape(rows, cols)
 
     def refit(self, images: Iterable[ImageInput], weight: float = 0.25, views: int = 4,
-              progress: Progress | None = None) -> "RealPhotoModel":
+              progress: Progress | None = None, errors: Errors | None = None) -> "RealPhotoModel":
         """A copy refitted to a user's own real photos (no fakes needed): same filters; the photos'
         descriptions (each photo with `views` augmented views: JPEG, downscaling) get a density of their
         own, added to this model's with weight `weight` (PooledDensity), so that what it knew is kept
         whole: another photo's score rises by at most -log(1 - weight) nats. A seeded share of the photos
         (config.holdout) checks the threshold: it rises, if need be, until at most config.target_fpr of
-        them are flagged; it never falls, so no other photo is flagged more than before."""
+        them are flagged; it never falls, so no other photo is flagged more than before. Photos that
+        cannot be read or are too small are skipped, and listed in `errors` when given."""
         if not 0 < weight < 1:
             raise ValueError(f"the weight of your photos' density must lie strictly between 0 and 1, not {weight}")
         config, progress = self.config, progress or _quiet
         items = list(images)
         held_index, fit_index = holdout_split(len(items), config)
-        whole, tiles, fitted = _describe_fitting(items, fit_index, self.bank, config, progress, views, salt=(3,))
+        whole, tiles, fitted = _describe_fitting(items, fit_index, self.bank, config, progress, views, (3,), errors)
         if fitted < 2:
             raise ValueError(f"fewer than 2 of the {len(fit_index)} real photos to fit on could be read and described")
-        held = _describe_held_out(items, held_index, self.bank, config, progress)
+        held = _describe_held_out(items, held_index, self.bank, config, progress, errors)
         mixture, threshold = _add_density(self.mixture, self.threshold, whole, held[0], weight, config)
         tile_mixture, tile_threshold = None, math.inf
         if self.tile_mixture is not None:
@@ -205,19 +207,19 @@ def _add_density(density: Density, threshold: float, own: list[np.ndarray], held
 
 
 def _describe_fitting(items: list[ImageInput], fit_index: list[int], bank: np.ndarray, config: ForensicConfig,
-                      progress: Progress, views: int | None = None, salt: tuple[int, ...] = ()
-                      ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+                      progress: Progress, views: int | None = None, salt: tuple[int, ...] = (),
+                      errors: Errors | None = None) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """Descriptions of the fitting photos and their augmented views (config.augment_views unless `views`), one
     random tile of each, and how many photos were described (unreadable or too small ones are skipped).
-    `salt` changes the views' seeds."""
+    `salt` changes the views' seeds; `errors` collects what was skipped and why."""
     whole, tiles, fitted = [], [], 0
     for done, index in enumerate(fit_index):
         try:
             described = describe_views(_pixels(items[index]), bank, config,
                                        np.random.default_rng([config.seed, int(index), *salt]),
                                        config.augment_views if views is None else views)
-        except (ImageError, ValueError):
-            pass
+        except (ImageError, ValueError) as exc:
+            _skipped(errors, items[index], exc)
         else:
             whole += described[0]
             tiles += described[1]
@@ -226,14 +228,20 @@ def _describe_fitting(items: list[ImageInput], fit_index: list[int], bank: np.nd
     return whole, tiles, fitted
 
 
+def _skipped(errors: Errors | None, item: ImageInput, exc: Exception) -> None:
+    if errors is not None:
+        errors.append(("<pixels>" if isinstance(item, np.ndarray) else os.fspath(item), str(exc)))
+
+
 def _describe_held_out(items: list[ImageInput], held_index: list[int], bank: np.ndarray, config: ForensicConfig,
-                       progress: Progress) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                       progress: Progress, errors: Errors | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Descriptions of the held-out photos (whole crop, one random tile each) that set the thresholds."""
     whole, tiles = [], []
     for done, index in enumerate(held_index):
         try:
             grey = to_grey(_pixels(items[index]), config.min_side)
-        except (ImageError, ValueError):
+        except (ImageError, ValueError) as exc:
+            _skipped(errors, items[index], exc)
             continue
         whole.append(describe_crop(grey, bank, config))
         tiles += [describe_tile(t, bank, config) for t in
@@ -243,11 +251,13 @@ def _describe_held_out(items: list[ImageInput], held_index: list[int], bank: np.
 
 
 def fit_real_model(images: Iterable[ImageInput], config: ForensicConfig | None = None,
-                   progress: Progress | None = None, bank: np.ndarray | None = None) -> RealPhotoModel:
+                   progress: Progress | None = None, bank: np.ndarray | None = None,
+                   errors: Errors | None = None) -> RealPhotoModel:
     """Fit the real-photo model on real photos only (arrays H x W x 3 uint8, or paths decoded with
     aidetect.images.load_image; unreadable or too small ones are skipped). A seeded share
     (config.holdout) is kept out to set the threshold; the rest, each with config.augment_views
-    augmented views (JPEG, downscaling), fits the filters (unless `bank` is given) and the mixtures."""
+    augmented views (JPEG, downscaling), fits the filters (unless `bank` is given) and the mixtures.
+    `errors` (a list), when given, collects the photos skipped and why."""
     config = config or ForensicConfig()
     progress = progress or _quiet
     items = list(images)
@@ -257,7 +267,7 @@ def fit_real_model(images: Iterable[ImageInput], config: ForensicConfig | None =
         raise ValueError(f"need at least 2 real photos to fit on, got {len(fit_items)}")
     bank = check_bank(bank) if bank is not None else fit_filters(fit_items, config, progress)
 
-    whole, tiles, fitted = _describe_fitting(items, fit_index, bank, config, progress)
+    whole, tiles, fitted = _describe_fitting(items, fit_index, bank, config, progress, errors=errors)
     if fitted < 2:
         raise ValueError("fewer than 2 of the real photos could be read and described")
     mixture = fit_mixture(np.stack(whole), config.components, config.pca_dims, config.covariance, config.seed,
@@ -267,7 +277,7 @@ def fit_real_model(images: Iterable[ImageInput], config: ForensicConfig | None =
     model = RealPhotoModel(config, bank, mixture, threshold=math.inf, tile_mixture=tile_mixture,
                            fitted_images=fitted)
 
-    held_whole, held_tiles = _describe_held_out(items, held_index, bank, config, progress)
+    held_whole, held_tiles = _describe_held_out(items, held_index, bank, config, progress, errors)
     quantile = 1 - config.target_fpr
     if held_whole:
         model.threshold = float(np.quantile(mixture.score(np.stack(held_whole)), quantile))

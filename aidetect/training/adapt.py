@@ -138,16 +138,15 @@ def adapt_real_only(real_dir: str | os.PathLike, out: str | os.PathLike, weights
     reals, errors = _images(real_dir, "real")
     old = info.real_photo
     if old is None:
-        new = fit_real_model(reals, config, progress)
+        new = fit_real_model(reals, config, progress, errors=errors)
     else:
-        new = old.refit(reals, weight, views, progress)
+        new = old.refit(reals, weight, views, progress, errors)
     held, _ = holdout_split(len(reals), new.config)
     before, after = [], []
     for index in held:
         try:
             description = new.describe(load_image(reals[index]))
-        except (ImageError, ValueError) as exc:
-            errors.append((reals[index], str(exc)))
+        except (ImageError, ValueError):  # listed in errors by the refit already
             continue
         after.append(float(new.score_descriptions(description)[0]) > new.threshold)
         if old is not None:
