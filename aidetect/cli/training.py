@@ -111,7 +111,7 @@ def adapt(
     fake_dir: Optional[Path] = typer.Argument(None, help="Images of the generator to adapt to (a few dozen). Without it, only the real-only branch is refitted, on REAL_DIR alone."),
     out_path: Path = typer.Option(..., "--out", "-o", help="The adapted checkpoint to write."),
     weights: Weights = None,
-    holdout: float = typer.Option(ADAPT.holdout, "--holdout", min=0.1, max=0.9, help="Share of each class kept out of the refit, to measure it on."),
+    holdout: float = typer.Option(ADAPT.holdout, "--holdout", min=0.1, max=0.9, help="Share of each class kept out of the refit, to measure it on (with FAKE_DIR; the real-only refit keeps the branch's own share, 15 %)."),
     views: int = typer.Option(ADAPT.views, "--views", min=1, help="Augmented views of each refit image (without FAKE_DIR: of each photo the real-only branch is refitted on)."),
     seed: int = typer.Option(ADAPT.seed, "--seed"),
     weight: float = typer.Option(0.25, "--weight", min=0.01, max=0.99, help="Without FAKE_DIR: the weight of your photos' density beside what the real-only branch knew (kept whole)."),
