@@ -247,3 +247,18 @@ def test_calibrate_combines_the_branches_on_a_fold_and_calibrates_the_result(bra
     refused = run_cli("calibrate", own, "--combine-on", fold, "-w", tiny_checkpoint, "-o", tmp_path / "x.pt",
                       "--no-progress", "--device", "cpu", "--workers", "0")
     assert refused.exit_code != 0 and "no real-only branch" in refused.stderr
+
+
+def test_bad_folders_for_the_branch_get_one_clear_line(branch_checkpoint, tmp_path):
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "x.jpg").write_bytes(b"not an image")
+    (junk / "y.png").write_bytes(b"")
+    write_image(junk / "small.png", 8, 8)
+    result = run_cli("adapt", junk, "-w", branch_checkpoint, "-o", tmp_path / "a.pt", "--no-progress")
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert all(name in result.stderr for name in ("x.jpg", "y.png", "small.png"))
+    assert not (tmp_path / "a.pt").exists()
+    missing = run_cli("calibrate", junk, "--combine-on", tmp_path / "nothing", "-w", branch_checkpoint,
+                      "-o", tmp_path / "c.pt", "--no-progress")
+    assert missing.exit_code == 2 and "not a folder" in missing.stderr and "Traceback" not in missing.stderr

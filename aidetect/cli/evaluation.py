@@ -113,10 +113,11 @@ def calibrate(
     folder of reals (one source) or a labelled root (0_real/1_fake below it, e.g. a corpus's val_out: its reals'
     sources are its folders, its fakes the fakes)."""
     from ..checkpoint import CheckpointError
+    from ..datasets import DatasetError
     from ..evaluation.calibrate import calibrate_checkpoint
     from ..render.evaluation import calibration_table
 
-    with running("scoring", progress, catch=(CheckpointError, ValueError)) as step:
+    with running("scoring", progress, catch=(CheckpointError, DatasetError, ValueError)) as step:
         calibration, failed = calibrate_checkpoint(real_dir, out_path, fake, target_fpr, weights, workers,
                                                    step.advance, target_miss, combine_on, batch_size=batch_size,
                                                    device=device)

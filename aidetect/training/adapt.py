@@ -136,11 +136,17 @@ def adapt_real_only(real_dir: str | os.PathLike, out: str | os.PathLike, weights
     started = time.time()
     model, info = load_checkpoint(weights)
     reals, errors = _images(real_dir, "real")
+    if len(reals) < 3:
+        raise ValueError(f"{real_dir}: {len(reals)} real photos; refitting the real-only branch needs a few dozen")
     old = info.real_photo
-    if old is None:
-        new = fit_real_model(reals, config, progress, errors=errors)
-    else:
-        new = old.refit(reals, weight, views, progress, errors)
+    try:
+        if old is None:
+            new = fit_real_model(reals, config, progress, errors=errors)
+        else:
+            new = old.refit(reals, weight, views, progress, errors)
+    except ValueError as exc:  # too few photos could be described: say which could not, and why
+        skipped = "; ".join(f"{os.path.basename(path)}: {why}" for path, why in errors[:3])
+        raise ValueError(f"{real_dir}: {exc}" + (f" ({skipped}{'; ...' if len(errors) > 3 else ''})" if skipped else "")) from None
     held, _ = holdout_split(len(reals), new.config)
     before, after = [], []
     for index in held:
