@@ -20,9 +20,7 @@ def to_grey(pixels: np.ndarray, min_side: int = 16, crop: int | None = None) -> 
         raise ValueError(f"image too small for the forensic branch: {pixels.shape[1]}x{pixels.shape[0]} "
                          f"(needs at least {min_side} pixels a side)")
     if crop is not None and pixels.ndim in (2, 3):
-        height, width = pixels.shape[:2]
-        h, w = min(height, crop), min(width, crop)
-        top, left = (height - h) // 2, (width - w) // 2  # the same window as centre_crop's
+        top, left, h, w = centre_window(*pixels.shape[:2], crop)
         pixels = pixels[top:top + h, left:left + w]
     if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
         grey = pixels[..., :3].astype(np.float32) @ _LUMA
@@ -35,9 +33,13 @@ def to_grey(pixels: np.ndarray, min_side: int = 16, crop: int | None = None) -> 
     return grey
 
 
-def centre_crop(plane: np.ndarray, side: int) -> np.ndarray:
-    """The centre `side` x `side` window (each dimension clipped to what the plane has)."""
-    height, width = plane.shape[-2:]
+def centre_window(height: int, width: int, side: int) -> tuple[int, int, int, int]:
+    """Top, left, height and width of the centre `side` x `side` window (each dimension clipped)."""
     h, w = min(height, side), min(width, side)
-    top, left = (height - h) // 2, (width - w) // 2
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def centre_crop(plane: np.ndarray, side: int) -> np.ndarray:
+    """The centre `side` x `side` window of the last two dimensions."""
+    top, left, h, w = centre_window(*plane.shape[-2:], side)
     return plane[..., top:top + h, left:left + w]
