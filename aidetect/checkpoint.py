@@ -67,6 +67,15 @@ class CheckpointInfo:
         found = self.metadata.get("combination")
         return Combination.from_dict(found) if isinstance(found, dict) and self.real_photo is not None else Combination()
 
+    def real_photo_summary(self) -> dict[str, Any] | None:
+        """The real-only branch in a few numbers (for `aidetect info` and JSON outputs), or None without it."""
+        real = self.real_photo
+        if real is None:
+            return None
+        return {"filters": real.config.filter_kind, "fitted_images": real.fitted_images,
+                "held_out_images": real.held_out_images, "threshold": real.threshold,
+                "combination": self.combination.to_dict()}
+
     @property
     def name(self) -> str:
         return str(self.metadata.get("name", self.path.stem))
@@ -187,8 +196,5 @@ def describe_checkpoint(path: str | os.PathLike | None = None) -> tuple[dict, Ch
                "parameters": sum(p.numel() for p in model.parameters()), "config": info.config.to_dict(),
                "threshold": info.threshold, **{k: v for k, v in info.metadata.items() if k != "threshold"}}
     if info.real_photo is not None:
-        real = info.real_photo
-        summary["real_photo_model"] = {"filters": real.config.filter_kind, "fitted_images": real.fitted_images,
-                                       "held_out_images": real.held_out_images, "threshold": real.threshold,
-                                       "combination": info.combination.to_dict()}
+        summary["real_photo_model"] = info.real_photo_summary()
     return summary, info

@@ -112,9 +112,8 @@ class Detector:
         return {"path": str(info.path), "name": info.name, "backbone": info.config.backbone,
                 "patches": info.config.patches, "threshold": self.threshold, "lower_threshold": self.lower_threshold,
                 "logit_bias": info.logit_bias,
-                "real_only_branch": None if self.real_photo is None else {
-                    "threshold": self.real_photo.threshold, "fitted_images": self.real_photo.fitted_images,
-                    "combination": self.combination.to_dict()}}
+                "real_only_branch": None if self.real_photo is None else {  # the combination in use here
+                    **info.real_photo_summary(), "combination": self.combination.to_dict()}}
 
     def predict(self, inputs: Iterable[Input]) -> list[Prediction]:
         """Predictions for every input, in order; unreadable inputs get a Prediction with `error` set."""
