@@ -25,14 +25,14 @@ Progress = Callable[[int], None]
 @dataclass
 class EvalResult:
     """The report for one perturbation, the bootstrap intervals of its APs (per set, MEAN, POOLED), each
-    scored image's probability (to compare checkpoints on the same draws), and the images that could not
+    scored image's score (to compare checkpoints on the same draws), and the images that could not
     be scored (left out of all of it)."""
 
     perturbation: Perturbation
     report: Report
     errors: list[tuple[str, str]] = field(default_factory=list)
     intervals: dict[str, Interval] = field(default_factory=dict)
-    scores: dict[str, float] = field(default_factory=dict)  # path -> P(generated)
+    scores: dict[str, float] = field(default_factory=dict)  # path -> the score ranked by (P(generated) by default)
 
     def to_dict(self) -> dict:
         return {"perturbation": self.perturbation.to_dict(), **self.report.to_dict(),
@@ -130,9 +130,9 @@ def evaluate(detector: Detector, sets: Sequence[ImageSet], perturbations: Sequen
                     labels.append(label)
                     scores.append(score)
         errors = [(p.path, found[path][1]) for path, p in zip(paths, predictions) if found[path][0] is None]
-        probabilities = {str(path): score for path, (score, _) in found.items() if score is not None}
+        by_path = {str(path): score for path, (score, _) in found.items() if score is not None}
         report = summarise(scored, threshold, families, balanced)
-        results.append(EvalResult(perturbation, report, errors, _intervals(sets, probabilities, balanced), probabilities))
+        results.append(EvalResult(perturbation, report, errors, _intervals(sets, by_path, balanced), by_path))
     return results
 
 
